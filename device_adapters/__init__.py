@@ -1,0 +1,1 @@
+"""Camera adapters: the API every adapter implements, and the bundled adapters."""
