@@ -1,0 +1,18 @@
+"""Vault targets: where verified footage goes. Imported by the daemon, never by the core."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from config.model import VaultConfig
+    from station.ports import VaultTarget
+
+
+def make_target(vault: VaultConfig) -> VaultTarget:
+    if vault.target == "local":
+        from upload.local import LocalDirTarget
+
+        assert vault.local_path is not None
+        return LocalDirTarget(vault.local_path)
+    raise ValueError(f"vault target {vault.target!r} is not available in this build")

@@ -1,0 +1,12 @@
+"""The vault's folder layout, shared by every target: <root>/<station>/<yyyy>/<mm>/<dd>/<file>."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from station.ports import DeliveryItem
+
+
+def relative_dir(item: DeliveryItem) -> str:
+    day = item.started_at.astimezone(UTC)
+    return f"{item.station_id}/{day:%Y}/{day:%m}/{day:%d}"

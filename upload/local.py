@@ -1,0 +1,71 @@
+"""A vault in a local (or NFS/SMB-mounted) directory: the demo's target and the SFTP layout's twin."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+from station.crashpoints import crash_point
+from station.ports import DeliveryItem, VaultError, VaultReceipt, VaultTarget
+from station.store import fsync_dir
+from upload.layout import relative_dir
+
+CHUNK = 1024 * 1024
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while buf := fh.read(CHUNK):
+            h.update(buf)
+    return h.hexdigest()
+
+
+class LocalDirTarget(VaultTarget):
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.description = f"local folder {root}"
+
+    def _put(self, src: Path, dest: Path) -> str:
+        partial = dest.with_name(dest.name + ".partial")
+        h = hashlib.sha256()
+        with src.open("rb") as fin, partial.open("wb") as fout:
+            first = True
+            while buf := fin.read(CHUNK):
+                fout.write(buf)
+                h.update(buf)
+                if first:
+                    crash_point("deliver.partial")
+                    first = False
+            fout.flush()
+            os.fsync(fout.fileno())
+        # Read back what the vault holds, not what we think we wrote.
+        if _sha256(partial) != h.hexdigest():
+            partial.unlink(missing_ok=True)
+            raise VaultError(f"read-back of {partial} does not match")
+        os.replace(partial, dest)
+        fsync_dir(dest.parent)
+        return h.hexdigest()
+
+    def deliver(self, item: DeliveryItem) -> VaultReceipt:
+        try:
+            folder = self.root / relative_dir(item)
+            folder.mkdir(parents=True, exist_ok=True)
+            payload = folder / item.payload_name
+            manifest = folder / item.manifest_name
+            already = payload.exists() and payload.stat().st_size == item.payload_size
+            if already and _sha256(payload) == item.payload_sha256:
+                sha = item.payload_sha256
+            else:
+                already = False
+                sha = self._put(item.payload_path, payload)
+            # The manifest goes last: a manifest in the vault means its recording is complete.
+            if not manifest.exists() or manifest.read_bytes() != item.manifest_path.read_bytes():
+                self._put(item.manifest_path, manifest)
+            size = payload.stat().st_size
+        except OSError as exc:
+            free = shutil.disk_usage(self.root).free if self.root.exists() else 0
+            raise VaultError(f"{self.description}: {exc.strerror or exc} (free {free} bytes)") from exc
+        return VaultReceipt(str(payload), str(manifest), sha, size, already)
