@@ -154,7 +154,10 @@ class Station:
         for rt in self._rt.values():
             if rt.adapter:
                 rt.adapter.close()
+        self.target.close()
         self.audit.append(who=SYSTEM, what="station.stop", why="daemon stopping", device=self.settings.station_id)
+        self.audit.close()
+        self.journal.close()
 
     def post(self, msg: DeviceEvent | object) -> None:
         self._queue.put(msg)

@@ -1,0 +1,91 @@
+"""Assemble a Station from a validated config: the daemon's composition root."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from config.model import StationConfig
+from station.adapters import AdapterRegistry
+from station.audit import AuditLog
+from station.engine import EngineSettings, Station
+from station.journal import Journal
+from station.keys import load_signing_key
+from station.ports import DeviceSource, VaultTarget
+from station.simdock import SimulatedDockSource
+from station.store import Store
+
+AUDIT_ANCHOR = "audit_head"
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    journal: Path
+    audit: Path
+
+    @classmethod
+    def of(cls, state_dir: Path) -> StatePaths:
+        return cls(journal=state_dir / "journal.sqlite", audit=state_dir / "audit.log")
+
+
+def read_anchor(journal: Journal) -> tuple[int, str] | None:
+    raw = journal.get_meta(AUDIT_ANCHOR)
+    if not raw:
+        return None
+    seq, _, digest = raw.partition(":")
+    return int(seq), digest
+
+
+def open_audit(journal: Journal, path: Path) -> AuditLog:
+    return AuditLog(path, anchor=lambda seq, digest: journal.set_meta(AUDIT_ANCHOR, f"{seq}:{digest}"))
+
+
+def _make_target(cfg: StationConfig) -> VaultTarget:
+    # The uploader is an edge: imported by name so the core never imports paramiko.
+    upload = importlib.import_module("upload")
+    target: VaultTarget = upload.make_target(cfg.vault)
+    return target
+
+
+def _make_source(cfg: StationConfig) -> DeviceSource:
+    slot_ids = {s.id for s in cfg.slots}
+    if cfg.dock.source == "simulated":
+        assert cfg.dock.simulated_path is not None
+        return SimulatedDockSource(cfg.dock.simulated_path, slot_ids)
+    raise ValueError(f"dock source {cfg.dock.source!r} is not available in this build")
+
+
+def build_station(
+    cfg: StationConfig,
+    *,
+    source: DeviceSource | None = None,
+    target: VaultTarget | None = None,
+) -> Station:
+    paths = StatePaths.of(cfg.state_dir)
+    journal = Journal(paths.journal)
+    audit = open_audit(journal, paths.audit)
+    adapter_options: dict[str, dict[str, Any]] = {}
+    if cfg.dock.simulated_path is not None:
+        adapter_options["simulated"] = {"dock_dir": cfg.dock.simulated_path}
+    p = cfg.policies
+    settings = EngineSettings(
+        station_id=cfg.station.id,
+        slot_ids=tuple(s.id for s in cfg.slots),
+        verify_policy=p.verify,
+        wipe_after=p.wipe_after,
+        min_battery_percent=p.min_battery_percent,
+        max_parallel_offloads=p.max_parallel_offloads,
+        chunk_size=p.chunk_kib * 1024,
+    )
+    return Station(
+        settings=settings,
+        journal=journal,
+        audit=audit,
+        store=Store(cfg.store.path, cfg.store.reserve_bytes),
+        source=source or _make_source(cfg),
+        target=target or _make_target(cfg),
+        adapters=AdapterRegistry(adapter_options),
+        signing_key=load_signing_key(cfg.keys.signing_key),
+    )

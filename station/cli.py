@@ -1,0 +1,205 @@
+"""The ``bodydock`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from station import __version__
+
+DEFAULT_CONFIG = Path("/etc/bodydock/station.yaml")
+
+
+def _load(path: Path):  # type: ignore[no-untyped-def]
+    from config.loader import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"bodydock: invalid configuration: {exc}", file=sys.stderr)
+        for key_path, reason in getattr(exc, "errors", [])[1:]:
+            print(f"bodydock:   also {key_path}: {reason}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from station.app import build_station
+
+    cfg = _load(args.config)
+    station = build_station(cfg)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    station.start()
+    logging.getLogger("bodydock").info("station %s running with %d slots", cfg.station.id, len(cfg.slots))
+    stop.wait()
+    station.stop()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from station import demo
+
+    return demo.main(args)
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from station.keys import generate_age_identity, generate_signing_key
+
+    if not args.signing_key and not args.vault_identity:
+        print("bodydock keygen: give --signing-key PATH and/or --vault-identity PATH", file=sys.stderr)
+        return 2
+    try:
+        if args.signing_key:
+            pub = generate_signing_key(args.signing_key)
+            print(f"station signing key written to {args.signing_key} (mode 0600)\npublic key: {pub}")
+        if args.vault_identity:
+            recipient = generate_age_identity(args.vault_identity)
+            print(f"vault identity written to {args.vault_identity} (mode 0600) - keep it OFF the dock")
+            print(f"recipient for vault.recipients: {recipient}")
+    except FileExistsError as exc:
+        print(f"bodydock keygen: refusing to overwrite {exc.filename}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _state_paths(args: argparse.Namespace) -> tuple[Path, Path]:
+    from station.app import StatePaths
+
+    if args.log:
+        return args.log, args.log.with_name("journal.sqlite")
+    cfg = _load(args.config)
+    paths = StatePaths.of(cfg.state_dir)
+    return paths.audit, paths.journal
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from station.app import read_anchor
+    from station.audit import verify_chain
+    from station.journal import Journal
+
+    log_path, journal_path = _state_paths(args)
+    anchor = None
+    if journal_path.exists():
+        journal = Journal(journal_path)
+        anchor = read_anchor(journal)
+        journal.close()
+    result = verify_chain(log_path, anchor)
+    if result.ok:
+        print(f"audit log {log_path}: {result.entries} entries, chain intact")
+        return 0
+    print(f"audit log {log_path}: BROKEN after {result.entries} good entries: {result.problem}")
+    return 1
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check a manifest's signature and, where the payload is next to it, the payload's hash."""
+    import hashlib
+
+    from station.manifest import ManifestError, open_manifest
+
+    bad = 0
+    for path in args.paths:
+        manifest = path if path.name.endswith(".manifest.json") else path.with_name(
+            path.name.split(".")[0] + ".manifest.json")
+        try:
+            body = open_manifest(manifest.read_bytes())
+        except (OSError, ManifestError) as exc:
+            print(f"{manifest}: FAILED: {exc}")
+            bad += 1
+            continue
+        payload = next((p for p in manifest.parent.glob(body["recording_id"] + ".*")
+                        if not p.name.endswith((".manifest.json", ".partial"))), None)
+        if payload is None:
+            print(f"{manifest}: signature OK (payload not present here)")
+            continue
+        h = hashlib.sha256()
+        with payload.open("rb") as fh:
+            while buf := fh.read(1 << 20):
+                h.update(buf)
+        want = body.get("payload", {}).get("sha256", body["sha256"])
+        if h.hexdigest() != want:
+            print(f"{payload}: FAILED: hashes to {h.hexdigest()}, manifest says {want}")
+            bad += 1
+        else:
+            print(f"{payload}: OK (signature and SHA-256)")
+    return 1 if bad else 0
+
+
+def cmd_slots(args: argparse.Namespace) -> int:
+    from station.app import StatePaths
+    from station.journal import Journal
+
+    cfg = _load(args.config)
+    journal = Journal(StatePaths.of(cfg.state_dir).journal)
+    slots = journal.load_slots()
+    journal.close()
+    rows = [{"slot": s.id, "state": s.state.value, "camera": s.camera_serial, "fault": s.fault_reason,
+             "since": s.since.isoformat() if s.since else None} for s in slots.values()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            print(f"slot {r['slot']:>2}  {r['state']:<12} {r['camera'] or '-':<14} {r['fault'] or ''}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bodydock", description="Open docking station for body-worn cameras")
+    p.add_argument("--version", action="version", version=f"bodydock {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the station daemon")
+    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    run.set_defaults(fn=cmd_run)
+
+    demo = sub.add_parser("demo", help="run a simulated dock end to end")
+    demo.add_argument("--slots", type=int, default=4)
+    demo.add_argument("--cameras", type=int, default=6)
+    demo.add_argument("--recordings", type=int, default=3, help="recordings per camera")
+    demo.add_argument("--seconds", type=float, default=2.0, help="length of each recording")
+    demo.add_argument("--workdir", type=Path, default=None, help="default: a new temporary folder")
+    demo.add_argument("--timeout", type=float, default=300.0)
+    demo.set_defaults(fn=cmd_demo)
+
+    kg = sub.add_parser("keygen", help="create the station signing key (and a vault identity for tests)")
+    kg.add_argument("--signing-key", type=Path)
+    kg.add_argument("--vault-identity", type=Path, help="age identity for a demo/test vault; never on a dock")
+    kg.set_defaults(fn=cmd_keygen)
+
+    audit = sub.add_parser("audit", help="audit log tools")
+    asub = audit.add_subparsers(dest="audit_command", required=True)
+    av = asub.add_parser("verify", help="check the audit log's hash chain")
+    av.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    av.add_argument("--log", type=Path, help="audit log file (default: from the config's state_dir)")
+    av.set_defaults(fn=cmd_audit_verify)
+
+    ver = sub.add_parser("verify", help="verify manifests and the footage next to them")
+    ver.add_argument("paths", type=Path, nargs="+")
+    ver.set_defaults(fn=cmd_verify)
+
+    sl = sub.add_parser("slots", help="show slot states from the journal")
+    sl.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    sl.add_argument("--json", action="store_true")
+    sl.set_defaults(fn=cmd_slots)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO if args.command == "run" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    rc: int = args.fn(args)
+    return rc
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
