@@ -10,7 +10,6 @@ vault, every manifest must verify, every camera must be empty, and the audit cha
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import sys
 import tempfile
@@ -138,11 +137,9 @@ def run_demo(
         wearer = OFFICERS[n % len(OFFICERS)]
         make_camera(
             work / "cameras", serial, recordings=recordings, seconds=seconds,
-            battery_percent=35 + (n * 9) % 40,
-            wearer={"officer_id": wearer.officer_id, "name": wearer.name},
+            battery_percent=35 + (n * 9) % 40, charge_rate_pps=30.0, wearer=wearer,
         )
         cam_dir = work / "cameras" / serial
-        _speed_up_charging(cam_dir)
         plans.append(CameraPlan(serial, cam_dir, expected_hashes(cam_dir), wearer))
     total_recs = sum(len(p.truth) for p in plans)
     print(f"made {cameras} cameras with {total_recs} real MP4 recordings", file=out)
@@ -157,10 +154,6 @@ def run_demo(
         print("DEMO FAILED: timed out before every camera was handled", file=out)
         return 1
     return _check_and_summarise(cfg.vault.local_path, cfg.state_dir, plans, out)
-
-
-def _speed_up_charging(cam_dir: Path) -> None:
-    simcam.update_state(cam_dir, lambda s: dataclasses.replace(s, charge_rate_pps=30.0))
 
 
 def _drive(station: Station, plans: list[CameraPlan], dock_dir: Path, timeout_s: float, out: TextIO) -> bool:
