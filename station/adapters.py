@@ -27,7 +27,9 @@ def discover() -> dict[str, AdapterManifest]:
         if not isinstance(manifest, AdapterManifest):
             raise AdapterLoadError(f"entry point {ep.name} does not name an AdapterManifest")
         if manifest.api_version != API_VERSION:
-            raise AdapterLoadError(f"adapter {manifest.name} wants API v{manifest.api_version}, station has v{API_VERSION}")
+            raise AdapterLoadError(
+                f"adapter {manifest.name} wants API v{manifest.api_version}, station has v{API_VERSION}"
+            )
         found[manifest.name] = manifest
     return found
 

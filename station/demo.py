@@ -10,6 +10,7 @@ vault, every manifest must verify, every camera must be empty, and the audit cha
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import sys
 import tempfile
@@ -163,7 +164,7 @@ def _drive(station: Station, plans: list[CameraPlan], dock_dir: Path, timeout_s:
     next_officer = 0
     while time.monotonic() < deadline:
         views = {v.id: v for v in station.views()}
-        by_slot = {p.slot: p for p in plans if p.docked}
+        by_slot: dict[int, CameraPlan] = {p.slot: p for p in plans if p.docked and p.slot is not None}
         # Dock a waiting camera into every free slot.
         for sid, v in views.items():
             if v.state in ("empty", "checked_out") and sid not in by_slot and waiting:
@@ -180,7 +181,7 @@ def _drive(station: Station, plans: list[CameraPlan], dock_dir: Path, timeout_s:
                     # The next officer's shift starts: reassign this camera and let them take it.
                     officer = OFFICERS[(next_officer + 3) % len(OFFICERS)]
                     next_officer += 1
-                    station.call(lambda sid=sid, o=officer: station.assign(sid, o, who=o.officer_id))
+                    station.call(functools.partial(station.assign, sid, officer, who=officer.officer_id))
                     plan.next_wearer = officer
             elif v.state == "assigned" and plan.next_wearer is not None:
                 simcam.undock(dock_dir, sid)
@@ -237,7 +238,10 @@ def _check_and_summarise(vault: Path, state_dir: Path, plans: list[CameraPlan], 
             problems.append(f"{p.serial}: {left} recordings still on the camera")
         if not p.ready_seen:
             problems.append(f"{p.serial}: never became ready")
-        final = f"checked out to {p.next_wearer.officer_id}" if p.checked_out and p.next_wearer else f"ready in slot {p.slot}"
+        if p.checked_out and p.next_wearer:
+            final = f"checked out to {p.next_wearer.officer_id}"
+        else:
+            final = f"ready in slot {p.slot}"
         rows.append((p.serial, p.wearer.officer_id, f"{delivered}/{len(p.truth)}", "yes" if not left else "NO", final))
 
     paths = StatePaths.of(state_dir)
@@ -260,8 +264,8 @@ def _check_and_summarise(vault: Path, state_dir: Path, plans: list[CameraPlan], 
         for prob in problems:
             print(f"  - {prob}", file=out)
         return 1
-    print("\nDEMO OK: every recording is in the vault with a matching SHA-256; every camera was wiped and became ready.",
-          file=out)
+    print("\nDEMO OK: every recording is in the vault with a matching SHA-256;"
+          " every camera was wiped and became ready.", file=out)
     return 0
 
 

@@ -30,7 +30,7 @@ from station.ports import DeviceArrived, DeviceEvent, DeviceLeft, DeviceSource, 
 from station.states import OCCUPIED, Event, Slot, SlotState, apply
 from station.store import Store
 from station.timeutil import utcnow
-from station.wipe_gate import NotSafeYet, UnknownFootage, WipeFault, Wiped, wipe_camera
+from station.wipe_gate import NotSafeYet, UnknownFootage, Wiped, WipeFault, wipe_camera
 
 log = logging.getLogger(__name__)
 S = SlotState
@@ -437,6 +437,7 @@ class Station:
         rt.battery = battery.percent
         if self._slots[sid].state is S.CHARGING:
             if battery.percent >= self.settings.min_battery_percent:
+                rt.notice = None
                 self._transition(sid, Event.CHARGED)
                 self.audit.append(who=SYSTEM, what="camera.ready", why="wiped and charged",
                                   device=self._slots[sid].camera_serial or "",

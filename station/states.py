@@ -106,9 +106,7 @@ def apply(
     serial = slot.camera_serial
     if event is Event.IDENTIFY:
         serial = camera_serial
-    elif state in (S.EMPTY, S.CHECKED_OUT, S.ATTACHED) and event is not Event.RECOVER:
-        serial = None
-    elif event is Event.RECOVER:
+    elif state in (S.EMPTY, S.CHECKED_OUT, S.ATTACHED):
         serial = None
     return replace(
         slot,

@@ -53,18 +53,18 @@ WipeResult = Wiped | NotSafeYet | UnknownFootage | WipeFault
 def copy_is_safe(row: RecordingRow, wipe_after: str) -> tuple[bool, str]:
     if row.status != RecStatus.VERIFIED.value:
         return False, f"{row.source_key}: not verified ({row.status})"
-    confirmed = row.vault_status == VaultStatus.CONFIRMED.value
-    if wipe_after == "vault_confirmed" and not confirmed:
+    if row.vault_status == VaultStatus.CONFIRMED.value:
+        # The vault holds it; the local copy may already be freed.
+        return True, ""
+    if wipe_after == "vault_confirmed":
         return False, f"{row.source_key}: waiting for vault confirmation"
-    if row.local_state == LocalState.PRESENT.value:
-        if not row.store_path or not Path(row.store_path).is_file():
-            return False, f"{row.source_key}: stored copy is missing"
-        if Path(row.store_path).stat().st_size != row.stored_size:
-            return False, f"{row.source_key}: stored copy has the wrong size"
-        return True, ""
-    if confirmed:
-        return True, ""
-    return False, f"{row.source_key}: no local copy and no vault confirmation"
+    if row.local_state != LocalState.PRESENT.value:
+        return False, f"{row.source_key}: no local copy and no vault confirmation"
+    if not row.store_path or not Path(row.store_path).is_file():
+        return False, f"{row.source_key}: stored copy is missing"
+    if Path(row.store_path).stat().st_size != row.stored_size:
+        return False, f"{row.source_key}: stored copy has the wrong size"
+    return True, ""
 
 
 def wipe_camera(
