@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import os
 import stat
 from datetime import datetime
@@ -102,17 +103,16 @@ def _read_secret_file(path: Path) -> bytes:
 
 
 def _create_secret_file(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 and ``data``; refuse if anything exists there.
+    """Create ``path`` with mode 0600 and ``data``; FileExistsError if anything exists there.
 
     O_EXCL makes creation and the existence check one step (and does not follow a planted
-    symlink). On a failed write the partial file is removed so a retry can succeed.
+    symlink). On a failed write the partial file is removed so a retry can succeed. Other
+    OSErrors (missing directory, read-only disk) propagate unchanged.
     """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     except FileExistsError:
-        raise KeyFileError(path, "already exists; refusing to overwrite a key file") from None
-    except OSError as exc:
-        raise KeyFileError(path, f"cannot create: {exc.strerror}") from None
+        raise FileExistsError(errno.EEXIST, "refusing to overwrite an existing key file", str(path)) from None
     try:
         os.fchmod(fd, 0o600)  # the umask may have removed owner bits; never add others
         view = memoryview(data)
@@ -167,7 +167,8 @@ def parse_public_key_text(text: str) -> Ed25519PublicKey:
 def generate_signing_key(path: Path) -> str:
     """Write a new Ed25519 key (unencrypted PKCS#8 PEM, mode 0600) to a new file at ``path``.
 
-    Refuses to overwrite. Returns the public key text (``ed25519:...``) to publish.
+    Raises FileExistsError rather than overwrite. Returns the public key text
+    (``ed25519:...``) to publish.
     """
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
@@ -239,8 +240,8 @@ def _rfc3339_now() -> str:
 
 
 def generate_age_identity(path: Path) -> str:
-    """Write a new age identity file in ``age-keygen`` format (mode 0600, never overwriting)
-    and return its recipient (``age1...``).
+    """Write a new age identity file in ``age-keygen`` format (mode 0600; FileExistsError
+    rather than overwrite) and return its recipient (``age1...``).
 
     For provisioning a vault key on an operator machine, and for tests and demos; the station
     needs only the recipient.

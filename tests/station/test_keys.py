@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -122,15 +123,16 @@ def test_generated_key_has_0600_despite_umask(tmp_path: Path) -> None:
 def test_generate_refuses_overwrite(tmp_path: Path) -> None:
     path = tmp_path / "signing.key"
     path.write_text("precious")
-    with pytest.raises(keys.KeyFileError, match="already exists"):
+    with pytest.raises(FileExistsError, match="refusing to overwrite") as info:
         keys.generate_signing_key(path)
+    assert info.value.filename == str(path)
     assert path.read_text() == "precious"
 
 
 def test_generate_refuses_symlink(tmp_path: Path) -> None:
     target = tmp_path / "elsewhere"
     (tmp_path / "link").symlink_to(target)
-    with pytest.raises(keys.KeyFileError, match="already exists"):
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
         keys.generate_signing_key(tmp_path / "link")
     assert not target.exists()
 
@@ -260,7 +262,7 @@ def test_generate_age_identity_refuses_overwrite(tmp_path: Path) -> None:
     path = tmp_path / "vault.key"
     keys.generate_age_identity(path)
     before = path.read_bytes()
-    with pytest.raises(keys.KeyFileError, match="already exists"):
+    with pytest.raises(FileExistsError, match="refusing to overwrite"):
         keys.generate_age_identity(path)
     assert path.read_bytes() == before
 
@@ -361,3 +363,10 @@ def test_age_rejects_recipients_we_reject() -> None:
     for bad in (_flip_last(GOOD_RECIPIENT), GOOD_RECIPIENT.upper()):
         result = subprocess.run(["age", "-r", bad], input=b"x", capture_output=True, timeout=30)
         assert result.returncode != 0
+
+
+def test_key_file_error_pickles(tmp_path: Path) -> None:
+    err = keys.KeyFileError(tmp_path / "k", "file not found")
+    copy_ = pickle.loads(pickle.dumps(err))
+    assert str(copy_) == f"{tmp_path / 'k'}: file not found"
+    assert (copy_.path, copy_.reason) == (err.path, err.reason)
