@@ -51,9 +51,9 @@ def test_audit_verify_passes_on_demo_log_and_fails_after_tampering(
     lines = original.splitlines(keepends=True)
     try:
         for tampered in (
-            lines[:3] + [lines[3].replace(b'"system"', b'"BOA-9999"', 1)] + lines[4:],  # edit
+            [*lines[:3], lines[3].replace(b'"system"', b'"BOA-9999"', 1), *lines[4:]],  # edit
             lines[:3] + lines[4:],  # delete
-            lines[:3] + [lines[4], lines[3]] + lines[5:],  # reorder
+            [*lines[:3], lines[4], lines[3], *lines[5:]],  # reorder
             lines[:-1],  # truncate
         ):
             log.write_bytes(b"".join(tampered))
