@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from device_adapters.api import AdapterError, CameraAdapter, CameraGone, CameraInfo, Wearer
 from station.adapters import AdapterRegistry
+from station.alerts import Alerts, Severity
 from station.audit import SYSTEM, AuditLog
 from station.delivery import Deliverer
 from station.journal import Journal
@@ -128,6 +129,7 @@ class Station:
         self._rt: dict[int, _Runtime] = {sid: _Runtime() for sid in settings.slot_ids}
         self._view_lock = threading.Lock()
         self._synced = False
+        self.alerts = Alerts(journal, audit)
         self.deliverer = Deliverer(
             journal=journal, audit=audit, store=store, target=target, station_id=settings.station_id
         )
@@ -270,6 +272,8 @@ class Station:
         elif slot.state is S.READY:
             self.audit.append(who=SYSTEM, what="camera.undocked_unassigned", why=why, device=serial,
                               result="alert", details={"slot": sid})
+            self.alerts.raise_(f"undocked-unassigned:{serial}", Severity.WARN,
+                               f"camera {serial} was taken from slot {sid} without check-out")
         else:
             self.audit.append(who=SYSTEM, what="camera.removed", why=f"{why} while {slot.state}",
                               device=serial, result="interrupted", details={"slot": sid})
@@ -324,6 +328,7 @@ class Station:
                           result="fault", details={"slot": sid, "state": slot.state.value})
         if slot.state in OCCUPIED and slot.state is not S.FAULT:
             self._transition(sid, Event.FAULT, reason=reason)
+        self.alerts.raise_(f"slot-fault:{sid}", Severity.CRITICAL, f"slot {sid}: {reason}")
 
     def _after_identify(self, sid: int, info: CameraInfo) -> None:
         rt, slot = self._rt[sid], self._slots[sid]

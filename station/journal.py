@@ -58,9 +58,15 @@ CREATE TABLE IF NOT EXISTS recordings (
   vault_attempts INTEGER NOT NULL DEFAULT 0,
   local_state TEXT NOT NULL DEFAULT 'none',
   camera_state TEXT NOT NULL DEFAULT 'present',
+  tag TEXT NOT NULL DEFAULT 'uncategorised',
   discovered_at TEXT NOT NULL,
   updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alerts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, severity TEXT NOT NULL, message TEXT NOT NULL,
+  raised_at TEXT NOT NULL, last_seen TEXT NOT NULL, acked_by TEXT, acked_at TEXT, cleared_at TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_open ON alerts(key) WHERE cleared_at IS NULL;
 CREATE INDEX IF NOT EXISTS recordings_camera ON recordings(camera_serial);
 CREATE INDEX IF NOT EXISTS recordings_vault ON recordings(vault_status);
 """
@@ -115,6 +121,7 @@ class RecordingRow:
     vault_attempts: int
     local_state: str
     camera_state: str
+    tag: str
     discovered_at: str
     updated_at: str
 
@@ -141,6 +148,19 @@ class TransitionRow:
     to_state: str
     camera_serial: str | None
     reason: str | None
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    id: int
+    key: str
+    severity: str
+    message: str
+    raised_at: str
+    last_seen: str
+    acked_by: str | None
+    acked_at: str | None
+    cleared_at: str | None
 
 
 _REC_COLUMNS = tuple(f.name for f in fields(RecordingRow))
@@ -331,3 +351,43 @@ class Journal:
         with self._lock:
             rows = self._db.execute(f"SELECT {', '.join(_REC_COLUMNS)} FROM recordings {where}", args).fetchall()
         return [RecordingRow(*r) for r in rows]
+
+    # --- alerts -----------------------------------------------------------------------------
+    def raise_alert(self, key: str, severity: str, message: str) -> bool:
+        """Open an alert, or refresh the open one with this key; True when it is new."""
+        now = iso(utcnow())
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE alerts SET severity=?, message=?, last_seen=? WHERE key=? AND cleared_at IS NULL",
+                (severity, message, now, key),
+            )
+            if cur.rowcount:
+                return False
+            db.execute(
+                "INSERT INTO alerts(key, severity, message, raised_at, last_seen) VALUES (?, ?, ?, ?, ?)",
+                (key, severity, message, now, now),
+            )
+            return True
+
+    def clear_alert(self, key: str) -> bool:
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE alerts SET cleared_at=? WHERE key=? AND cleared_at IS NULL", (iso(utcnow()), key)
+            )
+            return cur.rowcount > 0
+
+    def ack_alert(self, alert_id: int, who: str) -> bool:
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE alerts SET acked_by=?, acked_at=? WHERE id=? AND cleared_at IS NULL AND acked_at IS NULL",
+                (who, iso(utcnow()), alert_id),
+            )
+            return cur.rowcount > 0
+
+    def open_alerts(self) -> list[AlertRow]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, key, severity, message, raised_at, last_seen, acked_by, acked_at, cleared_at"
+                " FROM alerts WHERE cleared_at IS NULL ORDER BY id"
+            ).fetchall()
+        return [AlertRow(*r) for r in rows]
