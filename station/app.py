@@ -78,6 +78,9 @@ def build_station(
         min_battery_percent=p.min_battery_percent,
         max_parallel_offloads=p.max_parallel_offloads,
         chunk_size=p.chunk_kib * 1024,
+        recipients=cfg.vault.recipients,
+        max_parallel_per_controller=p.max_parallel_per_controller,
+        slot_controllers=tuple((s.id, s.usb_ports[0].split("-")[0]) for s in cfg.slots),
     )
     return Station(
         settings=settings,

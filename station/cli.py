@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import signal
+import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from station import __version__
@@ -97,10 +100,34 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
-    """Check a manifest's signature and, where the payload is next to it, the payload's hash."""
-    import hashlib
+def _sha256_stream(chunks: Iterator[bytes]) -> str:
+    h = hashlib.sha256()
+    for buf in chunks:
+        h.update(buf)
+    return h.hexdigest()
 
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while buf := fh.read(1 << 20):
+            yield buf
+
+
+def _age_plaintext_sha256(path: Path, identity: Path) -> str:
+    with subprocess.Popen(["age", "-d", "-i", str(identity), str(path)], stdout=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        digest = _sha256_stream(iter(lambda: proc.stdout.read(1 << 20), b""))  # type: ignore[union-attr]
+    if proc.returncode != 0:
+        raise OSError(f"age could not decrypt {path}")
+    return digest
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Check a manifest's signature and the SHA-256 of the (encrypted) footage next to it.
+
+    With ``--identity`` (the vault's age identity, which is never on a dock) the footage is also
+    decrypted and its plaintext SHA-256 compared with the manifest.
+    """
     from station.manifest import ManifestError, open_manifest
 
     bad = 0
@@ -113,19 +140,27 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"{manifest}: FAILED: {exc}")
             bad += 1
             continue
-        payload = next((p for p in manifest.parent.glob(body["recording_id"] + ".*")
-                        if not p.name.endswith((".manifest.json", ".partial"))), None)
-        if payload is None:
+        payload = manifest.with_name(str(body["payload"]["file"]))
+        if not payload.exists():
             print(f"{manifest}: signature OK (payload not present here)")
             continue
-        h = hashlib.sha256()
-        with payload.open("rb") as fh:
-            while buf := fh.read(1 << 20):
-                h.update(buf)
-        want = body.get("payload", {}).get("sha256", body["sha256"])
-        if h.hexdigest() != want:
-            print(f"{payload}: FAILED: hashes to {h.hexdigest()}, manifest says {want}")
+        cipher = _sha256_stream(_file_chunks(payload))
+        if cipher != body["payload"]["sha256"]:
+            print(f"{payload}: FAILED: hashes to {cipher}, manifest says {body['payload']['sha256']}")
             bad += 1
+            continue
+        if args.identity:
+            try:
+                plain = _age_plaintext_sha256(payload, args.identity)
+            except OSError as exc:
+                print(f"{payload}: FAILED: {exc}")
+                bad += 1
+                continue
+            if plain != body["sha256"]:
+                print(f"{payload}: FAILED: plaintext hashes to {plain}, manifest says {body['sha256']}")
+                bad += 1
+                continue
+            print(f"{payload}: OK (signature, ciphertext and plaintext SHA-256)")
         else:
             print(f"{payload}: OK (signature and SHA-256)")
     return 1 if bad else 0
@@ -182,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ver = sub.add_parser("verify", help="verify manifests and the footage next to them")
     ver.add_argument("paths", type=Path, nargs="+")
+    ver.add_argument("--identity", type=Path, help="vault age identity: also decrypt and check the plaintext")
     ver.set_defaults(fn=cmd_verify)
 
     sl = sub.add_parser("slots", help="show slot states from the journal")

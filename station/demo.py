@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import functools
 import hashlib
+import subprocess
 import sys
 import tempfile
 import time
@@ -154,7 +155,7 @@ def run_demo(
     if not ok:
         print("DEMO FAILED: timed out before every camera was handled", file=out)
         return 1
-    return _check_and_summarise(cfg.vault.local_path, cfg.state_dir, plans, out)
+    return _check_and_summarise(cfg.vault.local_path, cfg.state_dir, plans, work / "vault-identity.txt", out)
 
 
 def _drive(station: Station, plans: list[CameraPlan], dock_dir: Path, timeout_s: float, out: TextIO) -> bool:
@@ -202,7 +203,7 @@ def _drive(station: Station, plans: list[CameraPlan], dock_dir: Path, timeout_s:
 
 
 def _store_empty(station: Station) -> bool:
-    return not any(station.store.path.glob("*.mp4"))
+    return not any(station.store.path.glob("*.age"))
 
 
 def _sha256(path: Path) -> str:
@@ -213,7 +214,22 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _check_and_summarise(vault: Path, state_dir: Path, plans: list[CameraPlan], out: TextIO) -> int:
+def _decrypt_sha256(path: Path, identity: Path) -> str:
+    """Decrypt with the stock age CLI, as the municipality would, and hash the plaintext."""
+    h = hashlib.sha256()
+    with subprocess.Popen(["age", "-d", "-i", str(identity), str(path)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        while buf := proc.stdout.read(1 << 20):
+            h.update(buf)
+        err = proc.stderr.read() if proc.stderr else b""
+    if proc.returncode != 0:
+        return f"age failed: {err.decode(errors='replace').strip()}"
+    return h.hexdigest()
+
+
+def _check_and_summarise(vault: Path, state_dir: Path, plans: list[CameraPlan], identity: Path,
+                         out: TextIO) -> int:
     problems: list[str] = []
     found: dict[tuple[str, str], str] = {}
     for mf in sorted(vault.rglob("*.manifest.json")):
@@ -222,11 +238,16 @@ def _check_and_summarise(vault: Path, state_dir: Path, plans: list[CameraPlan], 
         except ManifestError as exc:
             problems.append(f"{mf}: {exc}")
             continue
-        payload = mf.with_name(mf.name.removesuffix(".manifest.json") + ".mp4")
-        actual = _sha256(payload) if payload.exists() else "missing"
-        if actual != body["sha256"]:
-            problems.append(f"{payload}: vault bytes hash to {actual}, manifest says {body['sha256']}")
-        found[(body["camera"]["serial"], body["source_name"])] = actual
+        payload = mf.with_name(body["payload"]["file"])
+        if not payload.exists():
+            problems.append(f"{payload}: missing")
+            continue
+        if _sha256(payload) != body["payload"]["sha256"]:
+            problems.append(f"{payload}: ciphertext does not match its manifest")
+        plain = _decrypt_sha256(payload, identity)
+        if plain != body["sha256"]:
+            problems.append(f"{payload}: decrypts to {plain}, manifest says {body['sha256']}")
+        found[(body["camera"]["serial"], body["source_name"])] = plain
 
     rows = []
     for p in plans:
@@ -257,14 +278,15 @@ def _check_and_summarise(vault: Path, state_dir: Path, plans: list[CameraPlan], 
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, tuple("-" * w for w in widths), *rows]:
         print("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)), file=out)
-    print(f"\nvault: {vault} ({len(found)} recordings, every manifest signature checked)", file=out)
+    print(f"\nvault: {vault} ({len(found)} recordings encrypted to the vault key; every manifest signature"
+          " checked; every file decrypted with the stock age CLI and its SHA-256 compared)", file=out)
     print(f"audit log: {audit.entries} entries, chain {'intact' if audit.ok else 'BROKEN'}", file=out)
     if problems:
         print("\nDEMO FAILED:", file=out)
         for prob in problems:
             print(f"  - {prob}", file=out)
         return 1
-    print("\nDEMO OK: every recording is in the vault with a matching SHA-256;"
+    print("\nDEMO OK: every recording is in the vault, decrypts with the vault key to its original SHA-256;"
           " every camera was wiped and became ready.", file=out)
     return 0
 

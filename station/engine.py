@@ -8,6 +8,7 @@ camera that has since left (or been replaced) is recognised as stale and ignored
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -48,6 +49,11 @@ class EngineSettings:
     chunk_size: int = 1024 * 1024
     retry_interval_s: float = 2.0
     battery_poll_s: float = 1.0
+    recipients: tuple[str, ...] = ()
+    max_parallel_per_controller: int = 4
+    # Slot id -> USB host controller (bus) it hangs off; slots on one controller share its bandwidth.
+    slot_controllers: tuple[tuple[int, str], ...] = ()
+    probe_media: bool = True
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,11 @@ class Station:
         self._queue: queue.Queue[object] = queue.Queue()
         self._pool = ThreadPoolExecutor(max_workers=len(settings.slot_ids) + 2, thread_name_prefix="slotjob")
         self._offload_sem = threading.Semaphore(settings.max_parallel_offloads)
+        controllers = dict(settings.slot_controllers)
+        self._controller_sems = {
+            c: threading.Semaphore(settings.max_parallel_per_controller) for c in set(controllers.values())
+        }
+        self._slot_controller = controllers
         self._stop = threading.Event()
         self._core: threading.Thread | None = None
         journal.ensure_slots(settings.slot_ids)
@@ -376,12 +387,14 @@ class Station:
             journal=self.journal, audit=self.audit, store=self.store, signing_key=self.signing_key,
             station_id=self.settings.station_id, slot_id=sid, adapter=rt.adapter, camera=rt.info,
             verify_policy=self.settings.verify_policy, chunk_size=self.settings.chunk_size,
-            progress=rt.progress,
+            progress=rt.progress, recipients=self.settings.recipients, probe_media=self.settings.probe_media,
             cancelled=lambda: self._stop.is_set() or self._rt[sid].generation != gen,
         )
+        controller = self._controller_sems.get(self._slot_controller.get(sid, ""), contextlib.nullcontext())
 
         def run() -> Any:
-            with self._offload_sem:
+            # Global limit first, then the slot's USB controller: bounded CPU and fair bus use.
+            with self._offload_sem, controller:
                 result = offload_camera(job)
             self.deliverer.kick()
             return result

@@ -1,9 +1,10 @@
-"""Offload: stream every recording off a camera into a durable, verified copy in the store.
+"""Offload: stream every recording off a camera into a durable, verified, encrypted copy.
 
-One pass per recording in fixed-size chunks (memory does not grow with file size): SHA-256 of
-the source while writing ``<id>.<ext>.partial``, fsync, rename, fsync of the directory. Then
+One read pass per recording in fixed-size chunks (memory does not grow with file size) feeds
+the plaintext SHA-256, a media probe and the age encryptor, whose output feeds the ciphertext
+SHA-256 and ``<id>.<ext>.age.partial``; then fsync, rename, fsync of the directory. Then
 verification by policy (re-read the source and/or the camera's own hash) plus a read-back of the
-stored copy. Each step is journaled before it is taken, so a crash resumes at the recording that
+stored ciphertext. Each step is journaled before it is taken, so a crash resumes at the recording that
 was in flight and a ``.partial`` never counts as a copy.
 """
 
@@ -15,17 +16,20 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from device_adapters.api import CameraAdapter, CameraInfo, Capability, RecordingInfo
+from station.agecrypt import AgeEncryptor
 from station.audit import SYSTEM, AuditLog
 from station.crashpoints import crash_point
 from station.ids import recording_id
 from station.journal import Journal, LocalState, RecordingRow, RecStatus, VaultStatus
 from station.manifest import sign_manifest
+from station.probe import ProbeResult, StreamProbe
 from station.store import Store, fsync_dir, write_durably
 from station.timeutil import iso, utcnow
 
@@ -81,6 +85,10 @@ class OffloadJob:
     verify_policy: str
     chunk_size: int
     progress: Progress
+    recipients: tuple[str, ...] = ()
+    probe_media: bool = True
+    # Called after each recording is verified (the benchmark empties the store with it).
+    on_verified: Callable[[str], None] | None = None
     # Called between chunks; returning True aborts (camera left, station stopping).
     cancelled: Callable[[], bool] = lambda: False
 
@@ -126,29 +134,63 @@ def _hash_file(path: Path, chunk: int) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
-def _copy(job: OffloadJob, rec: RecordingInfo, rec_id: str) -> tuple[str, Path, int]:
-    """One read pass: hash the source while writing the partial file; then make it durable."""
-    final = job.store.payload_path(rec_id, rec.extension)
+@dataclass(frozen=True)
+class CopyResult:
+    plain_sha256: str
+    plain_size: int
+    cipher_sha256: str
+    cipher_size: int
+    path: Path
+    probe: ProbeResult
+
+
+def _copy(job: OffloadJob, rec: RecordingInfo, rec_id: str) -> CopyResult:
+    """One read pass feeds the plaintext hash, the probe and the age encryptor; the encryptor
+    feeds the ciphertext hash and the ``.partial`` file, which is then made durable."""
+    final = job.store.payload_path(rec_id, f"{rec.extension}.age")
     partial = final.with_name(final.name + ".partial")
-    h = hashlib.sha256()
+    plain, cipher = hashlib.sha256(), hashlib.sha256()
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    probe = StreamProbe() if job.probe_media else None
+    cipher_size = 0
     try:
-        with os.fdopen(fd, "wb", buffering=0, closefd=False) as out, job.adapter.open_recording(rec) as src:
-            written = _stream(src, job.chunk_size, [h.update, out.write], job)
+        with os.fdopen(fd, "wb", buffering=job.chunk_size, closefd=False) as out:
+
+            def sink(buf: memoryview) -> None:
+                nonlocal cipher_size
+                cipher.update(buf)
+                out.write(buf)
+                cipher_size += len(buf)
+
+            enc = AgeEncryptor(job.recipients, sink)
+            sinks: list[Callable[[bytes], object]] = [plain.update, enc.update]
+            if probe is not None:
+                sinks.append(probe.feed)
+            with job.adapter.open_recording(rec) as src:
+                written = _stream(src, job.chunk_size, sinks, job)
+            enc.finish()
+            out.flush()
         os.fsync(fd)
+    except BaseException:
+        if probe is not None:
+            probe.abort()
+        partial.unlink(missing_ok=True)
+        raise
     finally:
         os.close(fd)
+    result = probe.finish() if probe is not None else ProbeResult(media_ok=True, reason="not probed")
     if written != rec.size:
         partial.unlink(missing_ok=True)
         raise HashMismatch(f"read {written} bytes but the camera listed {rec.size}")
     os.replace(partial, final)
     fsync_dir(final.parent)
-    return h.hexdigest(), final, written
+    return CopyResult(plain.hexdigest(), written, cipher.hexdigest(), cipher_size, final, result)
 
 
-def _verify(job: OffloadJob, rec: RecordingInfo, sha: str, final: Path) -> list[str]:
+def _verify(job: OffloadJob, rec: RecordingInfo, copy: CopyResult) -> list[str]:
     """Return the checks that passed; raise HashMismatch on the first that fails."""
     checks: list[str] = []
+    sha = copy.plain_sha256
     has_device_hash = Capability.HASH in job.adapter.manifest.capabilities and rec.device_sha256
     policy = job.verify_policy
     if policy in ("device-hash", "both") and has_device_hash:
@@ -160,15 +202,20 @@ def _verify(job: OffloadJob, rec: RecordingInfo, sha: str, final: Path) -> list[
         if again != sha:
             raise HashMismatch(f"second read of the source hashes to {again}, first read {sha}")
         checks.append("reread")
-    stored, size = _hash_file(final, job.chunk_size)
-    if stored != sha or size != rec.size:
-        raise HashMismatch(f"stored copy hashes to {stored} ({size} bytes), source {sha}")
+    # The dock cannot decrypt its own copy; it checks the ciphertext it wrote is what is on disk.
+    stored, size = _hash_file(copy.path, job.chunk_size)
+    if stored != copy.cipher_sha256 or size != copy.cipher_size:
+        raise HashMismatch(f"stored ciphertext hashes to {stored} ({size} bytes), wrote {copy.cipher_sha256}")
     checks.append("store-readback")
     return checks
 
 
-def _manifest(job: OffloadJob, rec: RecordingInfo, row: RecordingRow, sha: str, checks: list[str]) -> bytes:
+def _manifest(job: OffloadJob, rec: RecordingInfo, row: RecordingRow, copy: CopyResult, checks: list[str]) -> bytes:
     now = iso(utcnow())
+    started = row.started_at
+    end = None
+    if rec.started_at and copy.probe.duration_s is not None:
+        end = iso(rec.started_at + timedelta(seconds=copy.probe.duration_s))
     body = {
         "recording_id": row.id,
         "station": job.station_id,
@@ -182,14 +229,24 @@ def _manifest(job: OffloadJob, rec: RecordingInfo, row: RecordingRow, sha: str, 
         },
         "wearer_id": job.camera.wearer_id,
         "source_name": rec.key,
-        "started_at": row.started_at,
-        "size": rec.size,
-        "sha256": sha,
-        "payload": {"encoding": "plain", "sha256": sha, "size": rec.size},
+        "started_at": started,
+        "ended_at": end,
+        "size": copy.plain_size,
+        "sha256": copy.plain_sha256,
+        "payload": {
+            "encoding": "age-v1",
+            "file": copy.path.name,
+            "recipients": list(job.recipients),
+            "size": copy.cipher_size,
+            "sha256": copy.cipher_sha256,
+        },
+        "probe": copy.probe.to_json(),
+        "media_ok": copy.probe.media_ok,
+        "tag": row.tag,
         "verification": checks,
         "custody": [
-            {"event": "discovered", "at": row.discovered_at},
-            {"event": "offloaded", "at": now, "by": job.station_id},
+            {"event": "discovered", "at": row.discovered_at, "by": job.station_id},
+            {"event": "offloaded", "at": now, "by": job.station_id, "slot": job.slot_id},
         ],
     }
     return sign_manifest(body, job.signing_key)
@@ -204,26 +261,30 @@ def _offload_one(job: OffloadJob, rec: RecordingInfo, row: RecordingRow) -> None
         j.update_recording(row.id, status=RecStatus.COPYING.value, bytes_done=0, error=None)
         crash_point("offload.copying")
         try:
-            sha, final, size = _copy(job, rec, row.id)
+            copy = _copy(job, rec, row.id)
             j.update_recording(
-                row.id, status=RecStatus.STORED.value, sha256=sha, stored_sha256=sha, stored_size=size,
-                bytes_done=size, store_path=str(final), local_state=LocalState.PRESENT.value,
+                row.id, status=RecStatus.STORED.value, sha256=copy.plain_sha256,
+                stored_sha256=copy.cipher_sha256, stored_size=copy.cipher_size, bytes_done=copy.plain_size,
+                store_path=str(copy.path), local_state=LocalState.PRESENT.value,
             )
             crash_point("offload.stored")
-            checks = _verify(job, rec, sha, final)
+            checks = _verify(job, rec, copy)
         except HashMismatch as exc:
             last_error = str(exc)
             log.warning("slot %s: %s: attempt %d: %s", job.slot_id, row.id, attempt, exc)
             continue
-        manifest_path = job.store.manifest_path(row.id)
-        write_durably(manifest_path, _manifest(job, rec, row, sha, checks))
+        write_durably(job.store.manifest_path(row.id), _manifest(job, rec, row, copy, checks))
         j.update_recording(row.id, status=RecStatus.VERIFIED.value, vault_status=VaultStatus.QUEUED.value)
         crash_point("offload.verified")
         job.audit.append(
             who=SYSTEM, what="recording.offloaded", why="camera docked",
-            device=job.camera.serial, result="verified",
-            details={"recording": row.id, "slot": job.slot_id, "size": size, "sha256": sha, "checks": checks},
+            device=job.camera.serial, result="verified" if copy.probe.media_ok else "verified-media-damaged",
+            details={"recording": row.id, "slot": job.slot_id, "size": copy.plain_size,
+                     "sha256": copy.plain_sha256, "checks": checks, "media_ok": copy.probe.media_ok,
+                     "media_problem": copy.probe.reason if not copy.probe.media_ok else None},
         )
+        if job.on_verified is not None:
+            job.on_verified(row.id)
         return
     j.update_recording(row.id, status=RecStatus.FAILED.value, error=last_error)
     raise HashMismatch(last_error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import subprocess
@@ -83,6 +84,12 @@ policies:
 @pytest.fixture
 def station_env(tmp_path: Path) -> StationEnv:
     return write_station_config(tmp_path)
+
+
+def decrypt_sha256(path: Path, identity: Path) -> str:
+    """Decrypt with the stock age CLI (the vault's side) and hash the plaintext."""
+    out = subprocess.run(["age", "-d", "-i", str(identity), str(path)], capture_output=True, check=True)
+    return hashlib.sha256(out.stdout).hexdigest()
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, interval: float = 0.1, what: str = "") -> None:

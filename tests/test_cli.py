@@ -35,7 +35,7 @@ def test_demo_delivers_everything_and_exits_zero(demo_run: tuple[subprocess.Comp
     r, work = demo_run
     assert r.returncode == 0, r.stdout + r.stderr
     assert "DEMO OK" in r.stdout and "Summary" in r.stdout
-    assert len(list((work / "vault").rglob("*.mp4"))) == 6
+    assert len(list((work / "vault").rglob("*.mp4.age"))) == 6
 
 
 def test_audit_verify_passes_on_demo_log_and_fails_after_tampering(
@@ -68,7 +68,9 @@ def test_verify_command_checks_vault_manifests(demo_run: tuple[subprocess.Comple
     manifests = sorted((work / "vault").rglob("*.manifest.json"))
     r = bodydock("verify", *map(str, manifests))
     assert r.returncode == 0 and r.stdout.count("OK (signature and SHA-256)") == len(manifests)
-    payload = next((work / "vault").rglob("*.mp4"))
+    with_identity = bodydock("verify", "--identity", str(work / "vault-identity.txt"), str(manifests[0]))
+    assert with_identity.returncode == 0 and "plaintext SHA-256" in with_identity.stdout
+    payload = next((work / "vault").rglob("*.mp4.age"))
     data = bytearray(payload.read_bytes())
     data[len(data) // 2] ^= 0x01
     payload.write_bytes(bytes(data))

@@ -12,7 +12,7 @@ import pytest
 
 from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import expected_hashes, make_camera
-from tests.conftest import ROOT, StationEnv, journal_query, wait_for, write_station_config
+from tests.conftest import ROOT, StationEnv, decrypt_sha256, journal_query, wait_for, write_station_config
 
 # Crash point -> the step of a docked camera's life it interrupts.
 CRASH_POINTS = {
@@ -35,8 +35,8 @@ def copies(env: StationEnv) -> dict[str, list[Path]]:
     """Every complete copy of footage outside the camera, by SHA-256 (.partial never counts)."""
     out: dict[str, list[Path]] = {}
     for base in (env.store, env.vault):
-        for p in base.rglob("*.mp4") if base.exists() else []:
-            out.setdefault(sha256(p), []).append(p)
+        for p in base.rglob("*.age") if base.exists() else []:
+            out.setdefault(decrypt_sha256(p, env.identity), []).append(p)
     return out
 
 
@@ -76,10 +76,10 @@ def test_sigkill_at_each_step_then_resume(tmp_path: Path, start_daemon, point: s
     second.stop()
 
     # Every recording is in the vault exactly once with its original hash; the camera is empty.
-    vault_files = sorted(env.vault.rglob("*.mp4"))
-    assert sorted(sha256(p) for p in vault_files) == sorted(truth.values())
+    vault_files = sorted(env.vault.rglob("*.age"))
+    assert sorted(decrypt_sha256(p, env.identity) for p in vault_files) == sorted(truth.values())
     assert not simcam.scan_recordings(cam)
-    assert not list(env.vault.rglob("*.partial")) and not list(env.store.glob("*.mp4"))
+    assert not list(env.vault.rglob("*.partial")) and not list(env.store.glob("*.age"))
     assert len(list(env.vault.rglob("*.manifest.json"))) == len(truth)
     # The journal never moved the slot to wiping before every recording was verified.
     transitions = journal_query(env.state, "SELECT to_state FROM transitions WHERE slot_id=1 ORDER BY seq")

@@ -12,7 +12,7 @@ from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import expected_hashes, make_camera
 from station.app import build_station
 from station.engine import SlotView, Station
-from tests.conftest import StationEnv, wait_for, write_station_config
+from tests.conftest import StationEnv, decrypt_sha256, wait_for, write_station_config
 
 
 def sha(p: Path) -> str:
@@ -45,7 +45,7 @@ def cam(env: StationEnv, serial: str, **kw: object) -> Path:
 
 
 def vault_hashes(env: StationEnv) -> list[str]:
-    return sorted(sha(p) for p in env.vault.rglob("*.mp4"))
+    return sorted(decrypt_sha256(p, env.identity) for p in env.vault.rglob("*.age"))
 
 
 def test_two_slots_offload_wipe_and_deliver(tmp_path: Path, running: list[Station]) -> None:
@@ -103,7 +103,7 @@ def test_store_below_reserve_holds_offload_and_wipes_nothing(tmp_path: Path, run
     wait_for(lambda: view(st).notice == "dock storage full", 30, what="storage-full notice")
     assert view(st).state == "offloading"
     assert len(simcam.scan_recordings(c)) == 3
-    assert not list(env.store.glob("*.mp4"))
+    assert not list(env.store.glob("*.age"))
 
 
 def test_failed_wipe_faults_slot(tmp_path: Path, running: list[Station]) -> None:
