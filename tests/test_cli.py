@@ -76,6 +76,13 @@ def test_verify_command_checks_vault_manifests(demo_run: tuple[subprocess.Comple
     payload.write_bytes(bytes(data))
     flipped = bodydock("verify", str(payload))
     assert flipped.returncode == 1 and "FAILED" in flipped.stdout
+    raw = manifests[1].read_bytes()
+    for offset in (len(raw) // 3, len(raw) - 20):  # one byte in the body, one in the signature
+        flipped_mf = bytearray(raw)
+        flipped_mf[offset] ^= 0x02
+        manifests[1].write_bytes(bytes(flipped_mf))
+        assert bodydock("verify", str(manifests[1])).returncode == 1
+    manifests[1].write_bytes(raw)
     mf = manifests[0]
     doc = json.loads(mf.read_bytes())
     doc["manifest"]["size"] += 1

@@ -132,3 +132,78 @@ def test_restart_rebuilds_slots_from_journal(tmp_path: Path, running: list[Stati
     simcam.undock(env.dock, 1)
     st3 = start(env, running)
     wait_for(lambda: view(st3).state == "empty", 30)
+
+
+def test_corrupt_and_empty_media_are_offloaded_byte_exact_and_flagged(tmp_path: Path, running: list[Station]) -> None:
+    import json
+
+    from device_adapters.simulated.generate import corrupt_recording
+    from station.manifest import open_manifest
+
+    env = write_station_config(tmp_path, slots=1)
+    c = cam(env, "CAM-C")
+    keys = sorted(expected_hashes(c))
+    corrupt_recording(c, keys[0])
+    empty = c / "DCIM" / "100BODY" / "REC_0099.MP4"
+    empty.write_bytes(b"")
+    simcam.record_hash(c, "DCIM/100BODY/REC_0099.MP4", hashlib.sha256(b"").hexdigest())
+    truth = expected_hashes(c)
+    st = start(env, running)
+    simcam.dock(env.dock, 1, c)
+    wait_for(lambda: view(st).state == "ready", 60, what="ready")
+    wait_for(lambda: st.deliverer.backlog()[0] == 0 and len(vault_hashes(env)) == 4, 60)
+    assert vault_hashes(env) == sorted(truth.values())  # byte-exact, nothing repaired or dropped
+    flags = {}
+    for mf in env.vault.rglob("*.manifest.json"):
+        body = open_manifest(mf.read_bytes())
+        flags[body["source_name"]] = (body["media_ok"], body["probe"]["reason"])
+    assert flags[keys[0]][0] is False and flags[keys[0]][1]
+    assert flags["DCIM/100BODY/REC_0099.MP4"] == (False, "empty file")
+    assert flags[keys[1]] == (True, None)
+    audit = [json.loads(x) for x in (env.state / "audit.log").read_text().splitlines()]
+    assert any(e["result"] == "verified-media-damaged" for e in audit)
+
+
+MEMORY_SCRIPT = r"""
+import resource, sys, threading
+from pathlib import Path
+from device_adapters.simulated.adapter import SimulatedAdapter
+from station.audit import AuditLog
+from station.journal import Journal
+from station.keys import load_signing_key
+from station.offload import OffloadJob, OffloadOk, Progress, offload_camera
+from station.store import Store
+root, recipient = Path(sys.argv[1]), sys.argv[2]
+adapter = SimulatedAdapter(root / "cameras" / "CAM-M")
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+job = OffloadJob(journal=Journal(root / "j.sqlite"), audit=AuditLog(root / "a.log"), store=Store(root / "store", 0),
+                 signing_key=load_signing_key(root / "keys" / "signing.key"), station_id="t", slot_id=1,
+                 adapter=adapter, camera=adapter.identify(), verify_policy="both", chunk_size=1 << 20,
+                 progress=Progress(), recipients=(recipient,))
+result = offload_camera(job)
+assert isinstance(result, OffloadOk), result
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_memory_is_bounded_independent_of_recording_size(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from device_adapters.simulated.generate import make_large_recording
+    from tests.conftest import ROOT
+
+    env = write_station_config(tmp_path, slots=1)
+    c = cam(env, "CAM-M", recordings=1)
+    big = c / "DCIM" / "100BODY" / "REC_0002.MP4"
+    digest = make_large_recording(big, 600 * 1024 * 1024)
+    simcam.record_hash(c, "DCIM/100BODY/REC_0002.MP4", digest)
+    r = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(tmp_path), env.recipient], cwd=ROOT,
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    growth_mb = int(r.stdout.strip().splitlines()[-1])
+    assert growth_mb < 64, f"offloading a 600 MiB recording grew RSS by {growth_mb} MiB"
+    stored = list(env.root.glob("store/*.age"))
+    assert len(stored) == 2
+    assert decrypt_sha256(max(stored, key=lambda p: p.stat().st_size), env.identity) == digest
