@@ -2,18 +2,25 @@
 
 The core never touches a camera's storage or protocol directly. An adapter is bound to one
 physical camera in one slot; every method may block (USB is slow) and the core calls them from
-worker threads with its own timeouts, so adapters need no threading of their own.
+worker threads with its own timeouts, so adapters need no threading of their own. Calls on one
+adapter may come from different threads, one after another; a call that outlives its timeout is
+abandoned and the adapter is never called again (the slot faults).
 
 Errors: raise :class:`CameraGone` when the device disappeared (yanked), :class:`AdapterError`
-for anything else the adapter understands. Any other exception is treated as an adapter bug and
-faults the slot; it never takes the station down.
+for anything else the adapter understands, :class:`NotSupported` for an optional operation the
+camera lacks. Any other exception is treated as an adapter bug and faults the slot; it never
+takes the station down.
+
+Additions since the first cut of v1 are backward compatible: new manifest fields have defaults
+and new methods (``findings``, ``read_settings``, ``push_settings``, ``update_firmware``) have
+default implementations, so an adapter written against the first cut still loads.
 """
 
 from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import BinaryIO
@@ -29,6 +36,10 @@ class CameraGone(AdapterError):
     """The camera vanished (undocked or yanked) during an operation."""
 
 
+class NotSupported(AdapterError):
+    """The camera (or this adapter) does not offer the operation; see the manifest's capabilities."""
+
+
 class Capability(enum.StrEnum):
     HASH = "hash"  # the camera reports its own SHA-256 per recording
     WIPE = "wipe"
@@ -37,6 +48,15 @@ class Capability(enum.StrEnum):
     BATTERY = "battery"
     PUSH_SETTINGS = "push_settings"
     FIRMWARE = "firmware"
+    SETTINGS = "settings"  # the camera's settings can be read (read_settings)
+
+
+class LocatorKind(enum.StrEnum):
+    """What the device source hands the adapter factory as ``locator`` (labgrid's "resource")."""
+
+    BLOCK = "block"  # a block device node holding the camera's file system, e.g. /dev/sdb1
+    USB = "usb"  # the sysfs directory of the camera's USB device, e.g. /sys/devices/.../1-1.3
+    PATH = "path"  # a folder (the simulated dock); never offered by the udev source
 
 
 @dataclass(frozen=True)
@@ -79,8 +99,25 @@ class Wearer:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """Something on the camera the adapter refused to treat as a recording (e.g. ``../`` names,
+    symlinks, absurd sizes). Reported to staff; a camera with findings is never wiped."""
+
+    path: str  # as printable text; undecodable bytes are escaped
+    problem: str
+
+
+@dataclass(frozen=True)
 class AdapterManifest:
-    """Static, import-safe description of an adapter (no hardware access on import)."""
+    """Static, import-safe description of an adapter (no hardware access on import).
+
+    Matching (what a device IS, kept apart from how to talk to it): a USB device matches when its
+    (vendor, product) is in ``usb_ids`` (if any are given) and every ``udev_properties`` entry
+    matches the device's udev property of that name (values are shell-style globs, e.g.
+    ``("ID_USB_INTERFACES", "*:0806??:*")``). A manifest with neither never matches a USB device.
+    The most specific match wins: ``usb_ids`` beat property-only matchers, more properties beat
+    fewer.
+    """
 
     name: str
     vendor: str
@@ -92,6 +129,11 @@ class AdapterManifest:
     # "module:attribute" of the CameraAdapter factory, imported only when the adapter is used.
     factory: str = ""
     description: str = ""
+    # What the factory's ``locator`` is; decides when the udev source considers a slot ready.
+    locator: LocatorKind = LocatorKind.PATH
+    # "module:attribute" of the conformance-kit simulator (a ``device_adapters.conformance``
+    # ``Simulator``); imported only by ``pytest --bodydock-adapter NAME``.
+    simulator: str = ""
 
 
 @dataclass(frozen=True)
@@ -129,6 +171,22 @@ class CameraAdapter(abc.ABC):
 
     @abc.abstractmethod
     def battery(self) -> Battery: ...
+
+    def findings(self) -> Sequence[Finding]:
+        """Entries the last ``list_recordings`` refused (hostile or unreadable). Non-empty blocks the wipe."""
+        return ()
+
+    def read_settings(self) -> Mapping[str, str]:
+        """The camera's settings as text key/value pairs (capability ``settings``)."""
+        raise NotSupported(f"{self.manifest.name}: reading settings is not supported")
+
+    def push_settings(self, settings: Mapping[str, str]) -> None:
+        """Change the given settings; keys the camera does not know are an AdapterError (``push_settings``)."""
+        raise NotSupported(f"{self.manifest.name}: changing settings is not supported")
+
+    def update_firmware(self, image: BinaryIO) -> None:
+        """Install a firmware image (capability ``firmware``)."""
+        raise NotSupported(f"{self.manifest.name}: firmware updates are not supported")
 
     def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing open
         """Release any handle; called when the camera leaves the slot."""

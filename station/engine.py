@@ -28,7 +28,16 @@ from station.audit import SYSTEM, AuditLog
 from station.delivery import Deliverer
 from station.journal import Journal
 from station.offload import OffloadFault, OffloadJob, OffloadOk, Progress, StoreFull, offload_camera
-from station.ports import DeviceArrived, DeviceEvent, DeviceLeft, DeviceSource, SourceSynced, VaultTarget
+from station.ports import (
+    DeviceArrived,
+    DeviceEvent,
+    DeviceFault,
+    DeviceLeft,
+    DeviceSource,
+    SourceSynced,
+    UnmappedDevice,
+    VaultTarget,
+)
 from station.states import OCCUPIED, Event, Slot, SlotState, apply
 from station.store import Store
 from station.timeutil import utcnow
@@ -225,6 +234,10 @@ class Station:
             self._on_left(msg.slot_id, "camera undocked")
         elif isinstance(msg, SourceSynced):
             self._on_synced()
+        elif isinstance(msg, DeviceFault):
+            self._on_device_fault(msg)
+        elif isinstance(msg, UnmappedDevice):
+            self._on_unmapped(msg)
         elif isinstance(msg, _JobDone):
             self._on_job_done(msg)
         elif isinstance(msg, _Command):
@@ -251,7 +264,8 @@ class Station:
             self._on_left(sid, "replaced by another device")
         rt.generation += 1
         try:
-            rt.adapter = self.adapters.factory(ev.adapter)(ev.locator)
+            # Lazy and guarded: the factory runs on the first call, every call has a timeout.
+            rt.adapter = self.adapters.bind(ev.adapter, ev.locator, slot_id=sid)
         except Exception as exc:
             log.exception("slot %s: adapter %s failed to start", sid, ev.adapter)
             if self._slots[sid].state not in OCCUPIED:
@@ -263,6 +277,20 @@ class Station:
         if self._slots[sid].state not in OCCUPIED:
             self._transition(sid, Event.ATTACH)
         self._submit(sid, "identify", rt.adapter.identify)
+
+    def _on_device_fault(self, ev: DeviceFault) -> None:
+        sid = ev.slot_id
+        if self._rt[sid].adapter is not None:
+            self._on_left(sid, ev.reason)
+        if self._slots[sid].state not in OCCUPIED:
+            self._transition(sid, Event.ATTACH)
+        self._fault(sid, ev.reason)
+
+    def _on_unmapped(self, ev: UnmappedDevice) -> None:
+        self.audit.append(who=SYSTEM, what="device.unmapped", why="USB port is not assigned to a slot",
+                          device=ev.description, result="ignored", details={"port": ev.port})
+        self.alerts.raise_(f"unmapped-port:{ev.port}", Severity.WARN,
+                           f"camera on USB port {ev.port}, which no slot lists, was ignored ({ev.description})")
 
     def _on_left(self, sid: int, why: str) -> None:
         rt = self._rt[sid]

@@ -30,7 +30,24 @@ class SourceSynced:
     """The source has reported every device that was present when it started."""
 
 
-DeviceEvent = DeviceArrived | DeviceLeft | SourceSynced
+@dataclass(frozen=True)
+class DeviceFault:
+    """Something is in the slot but cannot be used (no adapter matches it, its storage never
+    appeared). A ``DeviceLeft`` follows when it is taken out."""
+
+    slot_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class UnmappedDevice:
+    """A camera on a USB port that no slot lists: reported to staff, never used."""
+
+    port: str
+    description: str
+
+
+DeviceEvent = DeviceArrived | DeviceLeft | SourceSynced | DeviceFault | UnmappedDevice
 
 
 class DeviceSource(abc.ABC):
