@@ -107,6 +107,7 @@ class StreamProbe:
         self.walker = Mp4BoxWalker()
         self._queue: queue.Queue[bytes | None] = queue.Queue(_QUEUE_CHUNKS)
         self._gave_up: str | None = None
+        self._ffprobe_done = False
         exe = ffprobe or shutil.which("ffprobe")
         self._proc: subprocess.Popen[bytes] | None = None
         if exe is None:
@@ -127,18 +128,21 @@ class StreamProbe:
                 stdin.write(buf)
             except (BrokenPipeError, OSError, ValueError):
                 # ffprobe has seen enough (or given up); drain so the reader never blocks.
+                self._ffprobe_done = True
                 while self._queue.get() is not None:
                     pass
                 break
         with contextlib.suppress(OSError):
             stdin.close()
 
-    def feed(self, buf: bytes) -> None:
+    def feed(self, buf: bytes | memoryview) -> None:
         self.walker.feed(buf)
-        if self._proc is None or self._gave_up:
+        if self._proc is None or self._gave_up or self._ffprobe_done:
             return
         try:
-            self._queue.put(buf, timeout=_FEED_TIMEOUT_S)
+            # A copy: the caller reuses its buffer. ffprobe usually stops reading after the
+            # first few MB (moov at the front), after which nothing is copied any more.
+            self._queue.put(bytes(buf), timeout=_FEED_TIMEOUT_S)
         except queue.Full:
             self._abandon("ffprobe stopped reading")
 
