@@ -87,6 +87,7 @@ class Policies:
     max_parallel_per_controller: int = 4
     chunk_kib: int = 1024
     step_timeout_s: int = 600
+    store_readback: bool = False
 
 
 @dataclass(frozen=True)

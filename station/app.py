@@ -80,6 +80,7 @@ def build_station(
         chunk_size=p.chunk_kib * 1024,
         recipients=cfg.vault.recipients,
         max_parallel_per_controller=p.max_parallel_per_controller,
+        store_readback=p.store_readback,
         slot_controllers=tuple((s.id, s.usb_ports[0].split("-")[0]) for s in cfg.slots),
     )
     return Station(

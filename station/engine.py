@@ -63,6 +63,7 @@ class EngineSettings:
     # Slot id -> USB host controller (bus) it hangs off; slots on one controller share its bandwidth.
     slot_controllers: tuple[tuple[int, str], ...] = ()
     probe_media: bool = True
+    store_readback: bool = False
 
 
 @dataclass(frozen=True)
@@ -416,6 +417,7 @@ class Station:
             station_id=self.settings.station_id, slot_id=sid, adapter=rt.adapter, camera=rt.info,
             verify_policy=self.settings.verify_policy, chunk_size=self.settings.chunk_size,
             progress=rt.progress, recipients=self.settings.recipients, probe_media=self.settings.probe_media,
+            store_readback=self.settings.store_readback,
             cancelled=lambda: self._stop.is_set() or self._rt[sid].generation != gen,
         )
         controller = self._controller_sems.get(self._slot_controller.get(sid, ""), contextlib.nullcontext())
