@@ -5,6 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the demo and the tests use; installed only when missing.
 DEB_PACKAGES := ffmpeg age sqlite3
+# Camera detection and adapters: card images (mkfs, mtools, fsck), reference exFAT reader for
+# cross-checks, umockdev for the udev tests and what PyGObject needs to build.
+DEB_PACKAGES += dosfstools mtools exfatprogs exfat-fuse umockdev gir1.2-umockdev-1.0 \
+	libgirepository1.0-dev libcairo2-dev pkg-config gcc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck deps debs clean

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import inspect
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -96,6 +97,7 @@ class AdapterRegistry:
         timeouts: CallTimeouts | None = None,
         on_hang: Callable[[int, str], None] | None = None,
         manifests: Mapping[str, AdapterManifest] | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> None:
         self.errors: dict[str, str] = {}
         self.manifests = dict(manifests) if manifests is not None else discover(self.errors)
@@ -107,6 +109,9 @@ class AdapterRegistry:
         self._locks_lock = threading.Lock()
         self.timeouts = timeouts or CallTimeouts()
         self._on_hang = on_hang
+        # Station facts a factory may ask for by naming them as keyword parameters (e.g.
+        # ``station_timezone``); passed only to factories that accept them, options win.
+        self._context = dict(context or {})
 
     def match(self, facts: DeviceFacts) -> AdapterManifest | None:
         """The adapter for a device, chosen from manifests alone (no adapter code is imported)."""
@@ -125,7 +130,15 @@ class AdapterRegistry:
                 raise AdapterLoadError(f"no adapter named {name!r} is installed")
             module, _, attr = manifest.factory.partition(":")
             cls = getattr(importlib.import_module(module), attr)
-            factory = cls(**self._options.get(name, {}))
+            kwargs = dict(self._options.get(name, {}))
+            try:
+                params = inspect.signature(cls).parameters
+            except (TypeError, ValueError):
+                params = {}  # type: ignore[assignment]
+            for key, value in self._context.items():
+                if key in params and key not in kwargs:
+                    kwargs[key] = value
+            factory = cls(**kwargs)
             if not isinstance(factory, AdapterFactory):
                 raise AdapterLoadError(f"{manifest.factory} is not an AdapterFactory")
             self._factories[name] = factory

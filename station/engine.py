@@ -21,7 +21,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from device_adapters.api import AdapterError, CameraAdapter, CameraGone, CameraInfo, Wearer
+from device_adapters.api import AdapterError, CameraAdapter, CameraGone, CameraInfo, Capability, Wearer
 from station.adapters import AdapterRegistry
 from station.alerts import Alerts, Severity
 from station.audit import SYSTEM, AuditLog
@@ -478,6 +478,14 @@ class Station:
         rt = self._rt[sid]
         if rt.adapter is None or rt.busy:
             return
+        if Capability.BATTERY not in rt.adapter.manifest.capabilities:
+            # The camera cannot report its charge (e.g. a plain mass-storage camera): once wiped it
+            # is ready as it is.
+            if self._slots[sid].state is S.CHARGING:
+                self._transition(sid, Event.CHARGED)
+                self.audit.append(who=SYSTEM, what="camera.ready", why="wiped; this camera does not report its battery",
+                                  device=self._slots[sid].camera_serial or "", details={"slot": sid, "battery": None})
+            return
         self._submit(sid, "battery", rt.adapter.battery)
 
     def _after_battery(self, sid: int, battery: Any) -> None:
@@ -515,8 +523,11 @@ class Station:
             raise ValueError(f"slot {sid} has no ready camera (state {slot.state})")
         self.audit.append(who=who, what="camera.assign", why="check-out", device=slot.camera_serial or "",
                           result="started", details={"slot": sid, "wearer": wearer.officer_id})
-        rt.adapter.set_wearer(wearer)
-        rt.adapter.set_clock(utcnow())
+        caps = rt.adapter.manifest.capabilities
+        if Capability.SET_WEARER in caps:
+            rt.adapter.set_wearer(wearer)
+        if Capability.SET_CLOCK in caps:
+            rt.adapter.set_clock(utcnow())
         if rt.info is not None:
             rt.info = CameraInfo(**{**rt.info.__dict__, "wearer_id": wearer.officer_id})
         self._transition(sid, Event.ASSIGN)

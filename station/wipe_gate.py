@@ -87,6 +87,19 @@ def wipe_camera(
         plan.append((rec, row))
     if unknown:
         return UnknownFootage(tuple(unknown))
+    findings = list(adapter.findings())
+    if findings:
+        # Entries the adapter refused (hostile names, links, broken chains) are unresolved footage
+        # as far as anyone knows: nothing is wiped until staff have looked at the camera.
+        audit.append(
+            who=SYSTEM, what="camera.wipe", why="the camera holds entries the adapter refused",
+            device=camera.serial, result="refused",
+            details={"slot": slot_id, "findings": [{"path": f.path, "problem": f.problem} for f in findings[:50]],
+                     "findings_total": len(findings)},
+        )
+        f = findings[0]
+        return WipeFault(f"not wiped: {len(findings)} unresolved entr{'y' if len(findings) == 1 else 'ies'} "
+                         f"on the camera (e.g. {f.path}: {f.problem})")
     for _rec, row in plan:
         safe, why = copy_is_safe(row, wipe_after)
         if not safe:
