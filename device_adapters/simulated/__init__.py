@@ -23,6 +23,7 @@ MANIFEST = AdapterManifest(
         }
     ),
     factory="device_adapters.simulated.adapter:SimulatedAdapterFactory",
+    simulator="device_adapters.simulated.simulator:FolderSimulator",
     description=(
         "Simulated camera: a folder with camera.json and DCIM/100BODY/*.MP4, docked by a symlink "
         "in a dock folder; can misbehave on request (yank, throttle, corrupt, wrong hash, wipe faults)."

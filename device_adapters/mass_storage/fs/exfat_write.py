@@ -55,12 +55,14 @@ class ExfatWriter:
         self._dirs[first] = (list(range(first, first + size // self.v.cluster_size)), 0, entry)
         return entry
 
-    def add_file(self, parent: Entry, name: str, data: bytes, when: datetime | None = None) -> Entry:
+    def add_file(
+        self, parent: Entry, name: str, data: bytes, when: datetime | None = None, *, attributes: int = 0
+    ) -> Entry:
         n = -(-len(data) // self.v.cluster_size)
         first = self._alloc(n) if n else 0
         if n:
             self.v.device.pwrite(self.v.cluster_offset(first), data)
-        return self._add_entry(parent, name, _ATTR_ARCHIVE, first, len(data), when)
+        return self._add_entry(parent, name, _ATTR_ARCHIVE | attributes, first, len(data), when)
 
     # --- internals ----------------------------------------------------------------------------
 
