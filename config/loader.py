@@ -31,9 +31,11 @@ from config.model import (
     StationConfig,
     StationIdentity,
     StoreConfig,
+    UploadPolicy,
     VaultConfig,
 )
 from station.keys import KeyFileError, check_secret_file, load_signing_key, parse_age_recipient
+from station.timewindows import TimeWindow
 
 # A location in the document: mapping keys and list indexes from the root.
 KeyPath = tuple[str | int, ...]
@@ -213,6 +215,16 @@ def _resolve(base: Path, value: str) -> Path:
     return path if path.is_absolute() else base / path
 
 
+_SFTP_OPTIONAL = ("confirm", "streams", "connect_timeout_s", "io_timeout_s", "keepalive_s")
+
+
+def _upload_policy(data: Mapping[str, Any]) -> UploadPolicy:
+    values: dict[str, Any] = dict(data)
+    if "windows" in values:
+        values["windows"] = tuple(values["windows"])
+    return UploadPolicy(**values)
+
+
 def _build(data: Mapping[str, Any], file: Path) -> StationConfig:
     base = file.parent
     station = data["station"]
@@ -252,8 +264,10 @@ def _build(data: Mapping[str, Any], file: Path) -> StationConfig:
                 private_key=_resolve(base, sftp["private_key"]),
                 known_hosts_line=sftp["known_hosts_line"],
                 root=sftp["root"],
+                **{k: sftp[k] for k in _SFTP_OPTIONAL if k in sftp},
             ),
             recipients=tuple(vault["recipients"]),
+            upload=_upload_policy(vault.get("upload", {})),
         ),
         keys=KeysConfig(signing_key=_resolve(base, data["keys"]["signing_key"])),
         # The schema allows exactly the field names, so defaults come from the dataclass.
@@ -309,6 +323,15 @@ def _semantic_problems(cfg: StationConfig, *, check_files: bool) -> list[_Proble
         if public in seen_recipients:
             problems.append((("vault", "recipients", i), "duplicate recipient"))
         seen_recipients.add(public)
+
+    upload = cfg.vault.upload
+    for i, text in enumerate(upload.windows):
+        try:
+            TimeWindow.parse(text)
+        except ValueError as exc:
+            problems.append((("vault", "upload", "windows", i), str(exc)))
+    if upload.retry_max_s < upload.retry_initial_s:
+        problems.append((("vault", "upload", "retry_max_s"), "must not be less than retry_initial_s"))
 
     if check_files:
         try:

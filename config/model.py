@@ -14,6 +14,7 @@ from typing import Literal
 Language = Literal["nl", "en"]
 DockSource = Literal["simulated", "udev"]
 VaultTarget = Literal["local", "sftp"]
+SftpConfirm = Literal["size", "readback"]
 VerifyPolicy = Literal["device-hash", "reread", "both"]
 WipeAfter = Literal["local_verified", "vault_confirmed"]
 
@@ -59,6 +60,24 @@ class SftpConfig:
     private_key: Path
     known_hosts_line: str  # pins the vault's SSH host key; no trust-on-first-use
     root: str  # a path on the vault server, so kept as text and never resolved locally
+    # After fsync and the size check: also read the file back and compare its SHA-256.
+    confirm: SftpConfirm = "size"
+    streams: int = 2  # parallel SFTP channels per file (one is capped at 2 MiB per round trip)
+    connect_timeout_s: float = 15
+    io_timeout_s: float = 60  # no progress for this long: the connection is dropped and retried
+    keepalive_s: float = 15
+
+
+@dataclass(frozen=True)
+class UploadPolicy:
+    """The outbox: how, when and how fast footage goes to the vault."""
+
+    parallel: int = 2  # recordings uploaded at the same time
+    bandwidth_mbit: float | None = None  # cap for all uploads together; None = no cap
+    windows: tuple[str, ...] = ()  # "HH:MM-HH:MM" in station time; empty = always
+    retry_initial_s: float = 5
+    retry_max_s: float = 600
+    audit_segment_minutes: float = 15  # how often the audit log goes to the vault
 
 
 @dataclass(frozen=True)
@@ -70,6 +89,7 @@ class VaultConfig:
     local_path: Path | None
     sftp: SftpConfig | None
     recipients: tuple[str, ...]  # normalised age1... strings
+    upload: UploadPolicy = UploadPolicy()
 
 
 @dataclass(frozen=True)

@@ -15,4 +15,10 @@ def make_target(vault: VaultConfig) -> VaultTarget:
 
         assert vault.local_path is not None
         return LocalDirTarget(vault.local_path)
+    if vault.target == "sftp":
+        # paramiko is imported here only: a station with a local vault never loads it.
+        from upload.sftp_target import target_from_config
+
+        assert vault.sftp is not None
+        return target_from_config(vault.sftp)
     raise ValueError(f"vault target {vault.target!r} is not available in this build")

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from station.crashpoints import crash_point
-from station.ports import DeliveryItem, VaultError, VaultReceipt, VaultTarget
+from station.ports import DeliveryItem, Pacer, VaultError, VaultReceipt, VaultTarget
 from station.store import fsync_dir
 from upload.layout import relative_dir
 
@@ -28,12 +28,14 @@ class LocalDirTarget(VaultTarget):
         self.root = root
         self.description = f"local folder {root}"
 
-    def _put(self, src: Path, dest: Path) -> str:
+    def _put(self, src: Path, dest: Path, pacer: Pacer | None = None) -> str:
         partial = dest.with_name(dest.name + ".partial")
         h = hashlib.sha256()
         with src.open("rb") as fin, partial.open("wb") as fout:
             first = True
             while buf := fin.read(CHUNK):
+                if pacer is not None:
+                    pacer.pace(len(buf))
                 fout.write(buf)
                 h.update(buf)
                 if first:
@@ -49,7 +51,7 @@ class LocalDirTarget(VaultTarget):
         fsync_dir(dest.parent)
         return h.hexdigest()
 
-    def deliver(self, item: DeliveryItem) -> VaultReceipt:
+    def deliver(self, item: DeliveryItem, pacer: Pacer | None = None) -> VaultReceipt:
         try:
             folder = self.root / relative_dir(item)
             folder.mkdir(parents=True, exist_ok=True)
@@ -60,7 +62,7 @@ class LocalDirTarget(VaultTarget):
                 sha = item.payload_sha256
             else:
                 already = False
-                sha = self._put(item.payload_path, payload)
+                sha = self._put(item.payload_path, payload, pacer)
             # The manifest goes last: a manifest in the vault means its recording is complete.
             if not manifest.exists() or manifest.read_bytes() != item.manifest_path.read_bytes():
                 self._put(item.manifest_path, manifest)

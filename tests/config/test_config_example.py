@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 
-from config import Policies, example_config_path, load_config, load_schema
+from config import Policies, SftpConfig, UploadPolicy, example_config_path, load_config, load_schema
 from config.model import DEFAULT_LANGUAGE, DEFAULT_RESERVE_MB, DEFAULT_SFTP_PORT, DEFAULT_TIMEZONE
 
 
@@ -29,7 +29,7 @@ def test_example_sftp_block_is_valid(tmp_path: Path) -> None:
     # The sftp block ships commented out; enabled as the comment says, it must still validate.
     text = example_config_path().read_text()
     start = text.index("  # sftp:\n")
-    end = text.index("\n", text.index("  #   root:", start))
+    end = text.index("\n", text.index("  #   keepalive_s:", start))
     block = re.sub(r"(?m)^  # ", "  ", text[start:end])
     enabled = text[:start] + block + text[end:]
     enabled = enabled.replace("  target: local\n", "  target: sftp\n", 1)
@@ -79,7 +79,10 @@ def test_schema_defaults_match_model() -> None:
     assert _defaults(schema, "policies") == {f.name: f.default for f in fields(Policies)}
     assert _defaults(schema, "station") == {"timezone": DEFAULT_TIMEZONE, "language": DEFAULT_LANGUAGE}
     assert _defaults(schema, "store") == {"reserve_mb": DEFAULT_RESERVE_MB}
-    assert _defaults(schema, "vault", "sftp") == {"port": DEFAULT_SFTP_PORT}
+    sftp_defaults = {f.name: f.default for f in fields(SftpConfig) if f.default is not MISSING}
+    assert _defaults(schema, "vault", "sftp") == {"port": DEFAULT_SFTP_PORT, **sftp_defaults}
+    upload_defaults = {f.name: f.default for f in fields(UploadPolicy) if f.default is not None}
+    assert _defaults(schema, "vault", "upload") == {**upload_defaults, "windows": []}
 
 
 @pytest.mark.parametrize("section", ["station", "slots", "dock", "store", "vault", "keys", "policies"])

@@ -1,0 +1,446 @@
+"""The municipal vault over SFTP: verified, resumable, idempotent delivery.
+
+Per recording, in the layout ``<root>/<station>/<yyyy>/<mm>/<dd>/``:
+
+1. The payload is written to ``<name>.partial`` over ``streams`` parallel SFTP channels (one
+   channel is limited to the server's 2 MiB window per round trip), then ``fsync@openssh.com``,
+   a size check, optionally a read-back SHA-256, and ``posix-rename@openssh.com`` to the final
+   name. A final name therefore always means a complete, verified file.
+2. The signed manifest follows the same way, last: a manifest in the vault means its recording
+   is complete.
+
+A retry recognises a payload already complete in the vault (not sent again) and resumes a
+``.partial`` from the longest prefix that reads back identical to the local file; anything
+after it, holes from parallel channels included, is written again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import posixpath
+import threading
+from dataclasses import dataclass
+from typing import Literal
+
+import paramiko
+
+from config.model import SftpConfig
+from station.crashpoints import crash_point
+from station.ports import DeliveryItem, Pacer, VaultAlert, VaultError, VaultReceipt, VaultTarget
+from upload.aead import StallError
+from upload.hostkey import HostKeyConfigError, PinnedHostKey
+from upload.layout import relative_dir
+from upload.sftp import (
+    FX_FAILURE,
+    FX_NO_SUCH_FILE,
+    FX_PERMISSION_DENIED,
+    OPEN_CREAT,
+    OPEN_READ,
+    OPEN_TRUNC,
+    OPEN_WRITE,
+    ProtocolError,
+    SftpError,
+    SftpSession,
+)
+from upload.ssh import AuthRejected, HostKeyRejected, SshSettings, connect, load_private_key
+
+log = logging.getLogger(__name__)
+
+Confirm = Literal["size", "readback"]
+REQUIRED_EXTENSIONS = ("fsync@openssh.com", "posix-rename@openssh.com")
+# Below this many requests per stream a second channel costs more than it gains.
+MIN_REQUESTS_PER_STREAM = 8
+
+
+@dataclass(frozen=True)
+class SftpOptions:
+    root: str
+    confirm: Confirm = "size"
+    streams: int = 2
+    in_flight: int = 32  # unacknowledged WRITE/READ requests per channel
+
+
+class _Connection:
+    """One SSH connection with its SFTP channels; used by one delivery at a time."""
+
+    def __init__(self, transport: paramiko.Transport, io_timeout: float) -> None:
+        self.transport = transport
+        self.io_timeout = io_timeout
+        self.sessions: list[SftpSession] = []
+        self.known_dirs: set[str] = set()
+
+    def session(self, i: int = 0) -> SftpSession:
+        while len(self.sessions) <= i:
+            s = SftpSession.start(self.transport, io_timeout=self.io_timeout)
+            missing = [e for e in REQUIRED_EXTENSIONS if not s.has(e)]
+            if missing:
+                raise VaultError(f"vault SFTP server lacks {', '.join(missing)}", permanent=True,
+                                 alert=VaultAlert.PERMISSION)
+            self.sessions.append(s)
+        return self.sessions[i]
+
+    def alive(self) -> bool:
+        return self.transport.is_active()
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+class _Cursor:
+    """Hands out the next byte range to write; shared by the channels of one upload."""
+
+    def __init__(self, start: int, end: int, step: int) -> None:
+        self._next, self._end, self._step = start, end, step
+        self._lock = threading.Lock()
+        self.stopped = False
+
+    def __call__(self) -> tuple[int, int] | None:
+        with self._lock:
+            if self.stopped or self._next >= self._end:
+                return None
+            offset = self._next
+            n = min(self._step, self._end - offset)
+            self._next += n
+            return offset, n
+
+
+class SftpTarget(VaultTarget):
+    def __init__(self, ssh: SshSettings, options: SftpOptions, *, max_idle: int = 8) -> None:
+        self.ssh, self.options = ssh, options
+        self.description = f"sftp://{ssh.user}@{ssh.host}:{ssh.port}{options.root}"
+        self._key: paramiko.PKey | None = None
+        self._idle: list[_Connection] = []
+        self._max_idle = max_idle
+        self._lock = threading.Lock()
+
+    # --- connections ---------------------------------------------------------------------
+    def _connect(self) -> _Connection:
+        if self._key is None:
+            try:
+                self._key = load_private_key(self.ssh.private_key)
+            except (OSError, paramiko.SSHException, ValueError) as exc:
+                raise VaultError(f"cannot load the vault SSH key {self.ssh.private_key}: {exc}",
+                                 permanent=True, alert=VaultAlert.AUTH) from exc
+        return _Connection(connect(self.ssh, self._key), self.ssh.io_timeout_s)
+
+    def _checkout(self) -> _Connection:
+        with self._lock:
+            while self._idle:
+                conn = self._idle.pop()
+                if conn.alive():
+                    return conn
+                conn.close()
+        return self._connect()
+
+    def _checkin(self, conn: _Connection) -> None:
+        with self._lock:
+            if conn.alive() and len(self._idle) < self._max_idle:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    # --- delivery ------------------------------------------------------------------------
+    def deliver(self, item: DeliveryItem, pacer: Pacer | None = None) -> VaultReceipt:
+        conn: _Connection | None = None
+        try:
+            conn = self._checkout()
+            receipt = _Delivery(conn, item, self.options, pacer).run()
+        except VaultError:
+            if conn is not None:
+                conn.close()
+            raise
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            vault_error = classify(exc, self.description)
+            if vault_error is None:
+                raise
+            raise vault_error from exc
+        self._checkin(conn)
+        return receipt
+
+
+def classify(exc: BaseException, where: str) -> VaultError | None:
+    """Turn a connection or protocol failure into a VaultError that says who must act."""
+    if isinstance(exc, (HostKeyRejected, HostKeyConfigError)):
+        return VaultError(f"{where}: {exc}; not trusted, nothing sent", permanent=True, alert=VaultAlert.HOST_KEY)
+    if isinstance(exc, AuthRejected):
+        return VaultError(f"{where}: {exc}", permanent=True, alert=VaultAlert.AUTH)
+    if isinstance(exc, SftpError):
+        if exc.code == FX_PERMISSION_DENIED:
+            return VaultError(f"{where}: {exc}", permanent=True, alert=VaultAlert.PERMISSION)
+        return VaultError(f"{where}: {exc}")
+    if isinstance(exc, (OSError, EOFError, paramiko.SSHException, StallError, ProtocolError)):
+        return VaultError(f"{where} unreachable: {type(exc).__name__}: {exc}", alert=VaultAlert.UNREACHABLE)
+    return None
+
+
+class _Delivery:
+    def __init__(self, conn: _Connection, item: DeliveryItem, options: SftpOptions, pacer: Pacer | None) -> None:
+        self.conn, self.item, self.options, self.pacer = conn, item, options, pacer
+        self.s = conn.session(0)
+        self.dir = posixpath.join(options.root, relative_dir(item))
+        self.final = posixpath.join(self.dir, item.payload_name)
+        self.manifest = posixpath.join(self.dir, item.manifest_name)
+
+    def run(self) -> VaultReceipt:
+        item = self.item
+        self._makedirs(self.dir)
+        present = self._complete_in_vault()
+        if not present:
+            self._send_payload()
+        manifest_present = self._send_manifest()
+        return VaultReceipt(self.final, self.manifest, item.payload_sha256, item.payload_size,
+                            present and manifest_present)
+
+    # --- checks --------------------------------------------------------------------------
+    def _makedirs(self, path: str) -> None:
+        if path in self.conn.known_dirs:
+            return
+        attrs = self.s.stat(path)
+        if attrs is None:
+            parent = posixpath.dirname(path)
+            if parent and parent != path:
+                self._makedirs(parent)
+            try:
+                self.s.mkdir(path)
+            except SftpError:
+                attrs = self.s.stat(path)  # made meanwhile by another delivery?
+                if attrs is None or not attrs.is_dir:
+                    raise
+        elif not attrs.is_dir:
+            raise VaultError(f"{path} in the vault is not a directory", permanent=True, alert=VaultAlert.PERMISSION)
+        self.conn.known_dirs.add(path)
+
+    def _complete_in_vault(self) -> bool:
+        """Is the final payload there and right? A wrong one is replaced by the upload that follows."""
+        attrs = self.s.stat(self.final)
+        if attrs is None:
+            return False
+        if attrs.size != self.item.payload_size:
+            log.warning("%s in the vault has %s bytes, expected %s: sending again",
+                        self.final, attrs.size, self.item.payload_size)
+            return False
+        if self.options.confirm == "readback" and self._remote_sha256(self.final) != self.item.payload_sha256:
+            log.warning("%s in the vault does not read back as %s: sending again", self.final, self.item.payload_sha256)
+            return False
+        return True
+
+    def _remote_sha256(self, path: str) -> str:
+        h = hashlib.sha256()
+
+        def update(_offset: int, data: memoryview) -> bool:
+            h.update(data)
+            return True
+
+        handle = self.s.open(path, OPEN_READ)
+        try:
+            self.s.read_ranges(handle, 0, self.item.payload_size + 1, update, path=path,
+                               in_flight=self.options.in_flight)
+        finally:
+            self.s.close_handle(handle, path)
+        return h.hexdigest()
+
+    def _verified_prefix(self, partial: str, src: io.FileIO) -> int:
+        """Length of the leading part of ``partial`` that reads back equal to the local file."""
+        attrs = self.s.stat(partial)
+        if attrs is None or not attrs.size:
+            return 0
+        end = min(attrs.size, self.item.payload_size)
+        good = [0]
+
+        def compare(offset: int, data: memoryview) -> bool:
+            src.seek(offset)
+            if src.read(len(data)) != data:
+                return False
+            good[0] = offset + len(data)
+            return True
+
+        handle = self.s.open(partial, OPEN_READ)
+        try:
+            self.s.read_ranges(handle, 0, end, compare, path=partial, in_flight=self.options.in_flight)
+        finally:
+            self.s.close_handle(handle, partial)
+        return good[0]
+
+    # --- payload -------------------------------------------------------------------------
+    def _send_payload(self) -> None:
+        item, s = self.item, self.s
+        partial = self.final + ".partial"
+        size = item.payload_size
+        try:
+            src = io.FileIO(item.payload_path, "rb")
+        except OSError as exc:
+            raise VaultError(f"{item.recording_id}: cannot read the stored copy: {exc}") from exc
+        with src:
+            start = self._verified_prefix(partial, src)
+            if start:
+                log.info("%s: resuming %s at %d of %d bytes", item.recording_id, partial, start, size)
+            else:
+                handle = s.open(partial, OPEN_WRITE | OPEN_CREAT | OPEN_TRUNC)
+                s.close_handle(handle, partial)
+            if start < size:
+                self._write(partial, start, size)
+        handle = s.open(partial, OPEN_WRITE)
+        try:
+            attrs = s.fstat(handle, partial)
+            if attrs.size is not None and attrs.size > size:
+                s.truncate(handle, size, partial)
+            s.fsync(handle, partial)
+            attrs = s.fstat(handle, partial)
+        finally:
+            s.close_handle(handle, partial)
+        if attrs.size != size:
+            raise VaultError(f"{partial} has {attrs.size} bytes after upload, expected {size}")
+        if self.options.confirm == "readback":
+            got = self._remote_sha256(partial)
+            if got != item.payload_sha256:
+                s.remove(partial)
+                raise VaultError(f"{partial} reads back as {got}, expected {item.payload_sha256}; removed")
+        crash_point("sftp.before_rename")
+        s.posix_rename(partial, self.final)
+
+    def _write(self, partial: str, start: int, size: int) -> None:
+        s0 = self.s
+        probe = s0.open(partial, OPEN_WRITE)
+        step = s0.request_size(probe)
+        s0.close_handle(probe, partial)
+        requests = -(-(size - start) // step)
+        streams = max(1, min(self.options.streams, requests // MIN_REQUESTS_PER_STREAM))
+        cursor = _Cursor(start, size, step)
+        errors: list[BaseException] = []
+        for i in range(streams):
+            self.conn.session(i)  # open every channel here, not racing in the lanes
+
+        def lane(i: int) -> None:
+            try:
+                s = self.conn.session(i)
+                handle = s.open(partial, OPEN_WRITE)
+                try:
+                    with io.FileIO(self.item.payload_path, "rb") as src:
+                        s.write_ranges(handle, src, cursor, path=partial, pace=self._pace,
+                                       in_flight=self.options.in_flight)
+                finally:
+                    if not errors:
+                        s.close_handle(handle, partial)
+            except BaseException as exc:
+                cursor.stopped = True
+                errors.append(exc)
+
+        threads = [threading.Thread(target=lane, args=(i,), name=f"sftp-lane-{i}", daemon=True)
+                   for i in range(1, streams)]
+        for t in threads:
+            t.start()
+        lane(0)
+        for t in threads:
+            t.join()
+        if errors:
+            self._explain_write_failure(errors[0], size - start)
+            raise errors[0]
+
+    def _pace(self, nbytes: int) -> None:
+        crash_point("sftp.write")
+        if self.pacer is not None:
+            self.pacer.pace(nbytes)
+
+    def _explain_write_failure(self, exc: BaseException, needed: int) -> None:
+        """A plain 'failure' from the server usually means a full disk; say so when it is."""
+        if not isinstance(exc, SftpError) or exc.code not in (FX_FAILURE, FX_NO_SUCH_FILE):
+            return
+        try:
+            if not self.s.has("statvfs@openssh.com"):
+                return
+            free = self.s.statvfs(self.dir).available_bytes
+        except Exception:
+            return
+        if free < needed:
+            raise VaultError(f"vault is full: {free} bytes free in {self.dir}, {needed} needed ({exc})",
+                             permanent=True, alert=VaultAlert.FULL) from exc
+
+    # --- manifest ------------------------------------------------------------------------
+    def _send_manifest(self) -> bool:
+        """Put the manifest (last); True when the vault already held exactly this manifest."""
+        data = self.item.manifest_path.read_bytes()
+        if self._read_small(self.manifest, len(data)) == data:
+            return True
+        partial = self.manifest + ".partial"
+        s = self.s
+        handle = s.open(partial, OPEN_WRITE | OPEN_CREAT | OPEN_TRUNC)
+        try:
+            s.write_ranges(handle, _BytesSource(data), _Cursor(0, len(data), s.request_size(handle)), path=partial)
+            s.fsync(handle, partial)
+        finally:
+            s.close_handle(handle, partial)
+        if self._read_small(partial, len(data)) != data:
+            raise VaultError(f"{partial} does not read back as written")
+        crash_point("sftp.manifest_rename")
+        s.posix_rename(partial, self.manifest)
+        return False
+
+    def _read_small(self, path: str, expected: int) -> bytes | None:
+        attrs = self.s.stat(path)
+        if attrs is None or attrs.size != expected:
+            return None
+        out = bytearray()
+
+        def collect(_offset: int, data: memoryview) -> bool:
+            out.extend(data)
+            return True
+
+        handle = self.s.open(path, OPEN_READ)
+        try:
+            self.s.read_ranges(handle, 0, expected + 1, collect, path=path)
+        finally:
+            self.s.close_handle(handle, path)
+        return bytes(out)
+
+
+class _BytesSource:
+    """The file interface write_ranges needs, over bytes in memory."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = 0
+
+    def seek(self, pos: int, whence: int = 0, /) -> int:
+        self._pos = pos
+        return pos
+
+    def readinto(self, view: memoryview) -> int:
+        chunk = self._data[self._pos:self._pos + len(view)]
+        view[: len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
+
+
+
+class _Misconfigured(VaultTarget):
+    """Stands in when the SFTP settings cannot be used: offloads go on, deliveries raise the alert."""
+
+    def __init__(self, error: VaultError, description: str) -> None:
+        self.error, self.description = error, description
+
+    def deliver(self, item: DeliveryItem, pacer: Pacer | None = None) -> VaultReceipt:
+        raise self.error
+
+
+def target_from_config(cfg: SftpConfig) -> VaultTarget:
+    description = f"sftp://{cfg.user}@{cfg.host}:{cfg.port}{cfg.root}"
+    try:
+        pinned = PinnedHostKey.parse(cfg.known_hosts_line, cfg.host, cfg.port)
+    except HostKeyConfigError as exc:
+        return _Misconfigured(VaultError(f"{description}: vault.sftp.known_hosts_line: {exc}", permanent=True,
+                                         alert=VaultAlert.HOST_KEY), description)
+    ssh = SshSettings(
+        host=cfg.host, port=cfg.port, user=cfg.user, private_key=cfg.private_key, host_key=pinned,
+        connect_timeout_s=cfg.connect_timeout_s, io_timeout_s=cfg.io_timeout_s, keepalive_s=cfg.keepalive_s,
+    )
+    return SftpTarget(ssh, SftpOptions(root=cfg.root.rstrip("/") or "/", confirm=cfg.confirm, streams=cfg.streams))
