@@ -91,11 +91,12 @@ class AeadPacketizer(Packetizer):
         if too_much and not d[_P + "need_rekey"]:
             d[_P + "received_bytes_overflow"] = 0
             d[_P + "received_packets_overflow"] = 0
-            self._trigger_rekey()
+            self._trigger_rekey()  # type: ignore[attr-defined]
 
 
 def bulk_supported(chan: paramiko.Channel) -> bool:
-    pk = chan.get_transport().packetizer  # type: ignore[union-attr]
+    transport = chan.get_transport()
+    pk = transport.packetizer if transport is not None else None
     return isinstance(pk, AeadPacketizer) and pk.bulk_ready()
 
 

@@ -12,7 +12,7 @@ import collections
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Protocol
 
 import paramiko
 
@@ -120,6 +120,14 @@ class _Reader:
                 self.string()
                 self.string()
         return Attrs(size, perm)
+
+
+class Source(Protocol):
+    """What the writer reads from: a file opened unbuffered, or bytes in memory."""
+
+    def seek(self, pos: int, whence: int = 0, /) -> int: ...
+
+    def readinto(self, view: memoryview, /) -> int | None: ...
 
 
 Pace = Callable[[int], None]
@@ -294,7 +302,7 @@ class SftpSession:
         packets = max(1, (self.write_length + header) // per_packet)
         return max(1, min(packets * per_packet, MAX_MESSAGE - 1024) - header)
 
-    def write_ranges(self, handle: bytes, src: BinaryIO, next_range: NextRange, *, path: str = "",
+    def write_ranges(self, handle: bytes, src: Source, next_range: NextRange, *, path: str = "",
                      pace: Pace | None = None, in_flight: int = 32) -> int:
         """Write every (offset, length) ``next_range`` hands out, with up to ``in_flight`` requests
         unacknowledged; return the bytes written. ``src`` is read at the same offsets."""
@@ -306,7 +314,7 @@ class SftpSession:
         exhausted = False
 
         def fill(view: memoryview) -> None:
-            if src.readinto(view) != len(view):  # type: ignore[attr-defined]
+            if src.readinto(view) != len(view):
                 raise EOFError(f"local file shrank while uploading {path}")
 
         while True:
