@@ -18,7 +18,7 @@ ALIGN = 4096
 
 
 class DirectWriter:
-    def __init__(self, path: os.PathLike[str] | str, *, block: int = 2 << 20, depth: int = 3,
+    def __init__(self, path: os.PathLike[str] | str, *, block: int = 1 << 20, depth: int = 3,
                  direct: bool = True, mode: int = 0o640) -> None:
         if block % ALIGN:
             raise ValueError("block must be a multiple of 4096")

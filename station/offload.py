@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -104,30 +105,94 @@ class Cancelled(Exception):
     pass
 
 
+def _read_chunk(src: BinaryIO, buf: bytearray) -> int:
+    readinto = getattr(src, "readinto", None)
+    if readinto is not None:
+        return int(readinto(buf) or 0)
+    data = src.read(len(buf))
+    buf[: len(data)] = data
+    return len(data)
+
+
 def _stream(src: BinaryIO, buf: bytearray, sinks: list[Callable[[memoryview], object]], job: OffloadJob | None) -> int:
     """Read the source into one reused buffer (no per-chunk allocation) and feed every sink."""
     total = 0
-    readinto = getattr(src, "readinto", None)
     view = memoryview(buf)
-    while True:
+    while n := _read_chunk(src, buf):
         if job is not None and job.cancelled():
             raise Cancelled()
-        if readinto is not None:
-            n = readinto(view)
-            if not n:
-                return total
-            chunk = view[:n]
-        else:
-            data = src.read(len(buf))
-            if not data:
-                return total
-            chunk = memoryview(data)
         for sink in sinks:
-            sink(chunk)
-        total += len(chunk)
-        if job is not None:
-            job.progress.add(len(chunk))
+            sink(view[:n])
+        total += n
+    return total
+
+
+_END = object()
+
+
+def _stream_pipelined(
+    src: BinaryIO,
+    job: OffloadJob,
+    reader_sinks: list[Callable[[memoryview], object]],
+    sinks: list[Callable[[memoryview], object]],
+    depth: int = 3,
+) -> int:
+    """Read ahead on a reader thread while this thread processes the previous chunk.
+
+    Like kernel read-ahead on a real USB camera, this keeps the link busy during encryption,
+    and it puts the plaintext hash on the second core (hashlib releases the GIL). Memory is
+    fixed: ``depth`` chunk buffers, recycled.
+    """
+    free: queue.Queue[bytearray] = queue.Queue()
+    for _ in range(depth):
+        free.put(bytearray(job.chunk_size))
+    full: queue.Queue[tuple[bytearray, int] | BaseException | object] = queue.Queue()
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                buf = free.get()
+                if stop.is_set():
+                    break
+                n = _read_chunk(src, buf)
+                if not n:
+                    break
+                view = memoryview(buf)[:n]
+                for sink in reader_sinks:
+                    sink(view)
+                full.put((buf, n))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            full.put(exc)
+            return
+        full.put(_END)
+
+    thread = threading.Thread(target=reader, name=f"offload-read-{job.slot_id}", daemon=True)
+    thread.start()
+    total = 0
+    try:
+        while True:
+            item = full.get()
+            if item is _END:
+                return total
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, tuple)
+            buf, n = item
+            if job.cancelled():
+                raise Cancelled()
+            view = memoryview(buf)[:n]
+            for sink in sinks:
+                sink(view)
+            del view
+            free.put(buf)
+            total += n
+            job.progress.add(n)
             crash_point("offload.chunk")
+    finally:
+        stop.set()
+        free.put(bytearray(0))  # wake a reader waiting for a buffer
+        thread.join()
 
 
 def _hash_source(job: OffloadJob, rec: RecordingInfo) -> str:
@@ -175,11 +240,11 @@ def _copy(job: OffloadJob, rec: RecordingInfo, rec_id: str) -> CopyResult:
             out.write(buf)
 
         enc = AgeEncryptor(job.recipients, sink)
-        sinks: list[Callable[[memoryview], object]] = [plain.update, enc.update]
+        reader_sinks: list[Callable[[memoryview], object]] = [plain.update]
         if probe is not None:
-            sinks.append(probe.feed)
+            reader_sinks.append(probe.feed)
         with job.adapter.open_recording(rec) as src:
-            written = _stream(src, bytearray(job.chunk_size), sinks, job)
+            written = _stream_pipelined(src, job, reader_sinks, [enc.update])
         enc.finish()
         out.close(fsync=True)
     except BaseException:

@@ -22,7 +22,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 _FEED_TIMEOUT_S = 10.0
-_QUEUE_CHUNKS = 16
+_QUEUE_CHUNKS = 4
 
 
 @dataclass(frozen=True)
