@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,14 @@ from typing import Any
 from config.model import StationConfig
 from station.adapters import AdapterRegistry
 from station.audit import AuditLog
+from station.delivery import DeliveryPolicy
 from station.engine import EngineSettings, Station
 from station.journal import Journal
 from station.keys import load_signing_key
 from station.ports import DeviceSource, VaultTarget
 from station.simdock import SimulatedDockSource
 from station.store import Store
+from station.timewindows import Schedule
 
 AUDIT_ANCHOR = "audit_head"
 
@@ -57,6 +60,18 @@ def _make_source(cfg: StationConfig) -> DeviceSource:
     raise ValueError(f"dock source {cfg.dock.source!r} is not available in this build")
 
 
+def delivery_policy(cfg: StationConfig) -> DeliveryPolicy:
+    up = cfg.vault.upload
+    return DeliveryPolicy(
+        parallel=up.parallel,
+        bandwidth_bytes_per_s=up.bandwidth_mbit * 1e6 / 8 if up.bandwidth_mbit else None,
+        schedule=Schedule.parse(up.windows, zoneinfo.ZoneInfo(cfg.station.timezone)),
+        retry_initial_s=up.retry_initial_s,
+        retry_max_s=up.retry_max_s,
+        audit_segment_s=up.audit_segment_minutes * 60,
+    )
+
+
 def build_station(
     cfg: StationConfig,
     *,
@@ -82,6 +97,7 @@ def build_station(
         max_parallel_per_controller=p.max_parallel_per_controller,
         store_readback=p.store_readback,
         slot_controllers=tuple((s.id, s.usb_ports[0].split("-")[0]) for s in cfg.slots),
+        delivery=delivery_policy(cfg),
     )
     return Station(
         settings=settings,

@@ -25,7 +25,7 @@ from device_adapters.api import AdapterError, CameraAdapter, CameraGone, CameraI
 from station.adapters import AdapterRegistry
 from station.alerts import Alerts, Severity
 from station.audit import SYSTEM, AuditLog
-from station.delivery import Deliverer
+from station.delivery import Deliverer, DeliveryPolicy
 from station.journal import Journal
 from station.offload import OffloadFault, OffloadJob, OffloadOk, Progress, StoreFull, offload_camera
 from station.ports import (
@@ -64,6 +64,7 @@ class EngineSettings:
     slot_controllers: tuple[tuple[int, str], ...] = ()
     probe_media: bool = True
     store_readback: bool = False
+    delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,8 @@ class Station:
         self._synced = False
         self.alerts = Alerts(journal, audit)
         self.deliverer = Deliverer(
-            journal=journal, audit=audit, store=store, target=target, station_id=settings.station_id
+            journal=journal, audit=audit, store=store, target=target, station_id=settings.station_id,
+            policy=settings.delivery, alerts=self.alerts, signing_key=signing_key,
         )
         self.last_loop = time.monotonic()
 

@@ -67,6 +67,15 @@ CREATE TABLE IF NOT EXISTS alerts (
   raised_at TEXT NOT NULL, last_seen TEXT NOT NULL, acked_by TEXT, acked_at TEXT, cleared_at TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS alerts_open ON alerts(key) WHERE cleared_at IS NULL;
+CREATE TABLE IF NOT EXISTS vault_receipts (
+  recording_id TEXT PRIMARY KEY, target TEXT NOT NULL, payload_path TEXT NOT NULL, manifest_path TEXT NOT NULL,
+  sha256 TEXT NOT NULL, size INTEGER NOT NULL, already_present INTEGER NOT NULL, confirmed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_segments (
+  first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, name TEXT NOT NULL, path TEXT NOT NULL,
+  sha256 TEXT NOT NULL, size INTEGER NOT NULL, first_ts TEXT NOT NULL, end_offset INTEGER NOT NULL,
+  created_at TEXT NOT NULL, vault_status TEXT NOT NULL DEFAULT 'queued', vault_path TEXT, confirmed_at TEXT
+);
 CREATE INDEX IF NOT EXISTS recordings_camera ON recordings(camera_serial);
 CREATE INDEX IF NOT EXISTS recordings_vault ON recordings(vault_status);
 """
@@ -163,7 +172,30 @@ class AlertRow:
     cleared_at: str | None
 
 
+@dataclass(frozen=True)
+class AuditSegmentRow:
+    first_seq: int
+    last_seq: int
+    name: str  # file name in the vault, e.g. audit-<station>-000001-000350.jsonl
+    path: str  # the local segment file
+    sha256: str
+    size: int
+    first_ts: str  # timestamp of the first entry: decides the vault's day folder
+    end_offset: int  # byte offset in the audit log just past this segment's last line
+    created_at: str
+    vault_status: str
+    vault_path: str | None
+    confirmed_at: str | None
+
+
+# Upload order by the recording's tag: evidence before footage kept for training, then the rest.
+TAG_PRIORITY = ("evidence", "learning")
+_PRIORITY_SQL = "CASE tag " + " ".join(f"WHEN '{t}' THEN {i}" for i, t in enumerate(TAG_PRIORITY)) + (
+    f" ELSE {len(TAG_PRIORITY)} END"
+)
+
 _REC_COLUMNS = tuple(f.name for f in fields(RecordingRow))
+_SEG_COLUMNS = tuple(f.name for f in fields(AuditSegmentRow))
 
 
 class Journal:
@@ -341,6 +373,69 @@ class Journal:
             "WHERE vault_status IN (?, ?) ORDER BY discovered_at, id",
             (VaultStatus.QUEUED.value, VaultStatus.UPLOADING.value),
         )
+
+    def outbox(self) -> list[RecordingRow]:
+        """Recordings waiting for the vault, in upload order (tag priority, then oldest first)."""
+        return self._select_recordings(
+            f"WHERE vault_status IN (?, ?) ORDER BY {_PRIORITY_SQL}, discovered_at, id",
+            (VaultStatus.QUEUED.value, VaultStatus.UPLOADING.value),
+        )
+
+    def confirm_in_vault(
+        self, rec_id: str, *, target: str, payload_path: str, manifest_path: str, sha256: str, size: int,
+        already_present: bool,
+    ) -> None:
+        """Record what the vault holds for this recording, in one transaction with its status."""
+        now = iso(utcnow())
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO vault_receipts(recording_id, target, payload_path, manifest_path, sha256,"
+                " size, already_present, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (rec_id, target, payload_path, manifest_path, sha256, size, int(already_present), now),
+            )
+            cur = db.execute(
+                "UPDATE recordings SET vault_status=?, vault_path=?, updated_at=? WHERE id=?",
+                (VaultStatus.CONFIRMED.value, payload_path, now, rec_id),
+            )
+            if cur.rowcount != 1:
+                raise KeyError(rec_id)
+
+    def vault_receipt(self, rec_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            cur = self._db.execute("SELECT * FROM vault_receipts WHERE recording_id=?", (rec_id,))
+            row = cur.fetchone()
+            names = [d[0] for d in cur.description]
+        return None if row is None else dict(zip(names, row, strict=True))
+
+    # --- audit segments -----------------------------------------------------------------------
+    def add_audit_segment(self, seg: AuditSegmentRow) -> None:
+        with self._tx() as db:
+            db.execute(
+                f"INSERT INTO audit_segments({', '.join(_SEG_COLUMNS)}) VALUES ({', '.join('?' * len(_SEG_COLUMNS))})",
+                tuple(getattr(seg, c) for c in _SEG_COLUMNS),
+            )
+
+    def audit_segments(self, *, pending_only: bool = False) -> list[AuditSegmentRow]:
+        where = "WHERE vault_status != 'confirmed' " if pending_only else ""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {', '.join(_SEG_COLUMNS)} FROM audit_segments {where}ORDER BY first_seq"
+            ).fetchall()
+        return [AuditSegmentRow(*r) for r in rows]
+
+    def last_audit_segment(self) -> AuditSegmentRow | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {', '.join(_SEG_COLUMNS)} FROM audit_segments ORDER BY first_seq DESC LIMIT 1"
+            ).fetchone()
+        return None if row is None else AuditSegmentRow(*row)
+
+    def confirm_audit_segment(self, first_seq: int, vault_path: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE audit_segments SET vault_status=?, vault_path=?, confirmed_at=? WHERE first_seq=?",
+                (VaultStatus.CONFIRMED.value, vault_path, iso(utcnow()), first_seq),
+            )
 
     def recordings_to_delete_locally(self) -> list[RecordingRow]:
         return self._select_recordings(
