@@ -9,6 +9,9 @@ DEB_PACKAGES := ffmpeg age sqlite3
 # cross-checks, umockdev for the udev tests and what PyGObject needs to build.
 DEB_PACKAGES += dosfstools mtools exfatprogs exfat-fuse umockdev gir1.2-umockdev-1.0 \
 	libgirepository1.0-dev libcairo2-dev pkg-config gcc
+# SFTP upload tests and benchmark: a real sshd, network namespaces with tbf shaping and nftables
+# loss, a loop-mounted ext4 image for the vault-full fault.
+DEB_PACKAGES += openssh-server openssh-client openssh-sftp-server iproute2 nftables e2fsprogs
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck deps debs clean
