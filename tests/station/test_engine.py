@@ -59,6 +59,17 @@ def test_two_slots_offload_wipe_and_deliver(tmp_path: Path, running: list[Statio
     wait_for(lambda: st.deliverer.backlog()[0] == 0 and len(vault_hashes(env)) == 5, 60, what="vault")
     assert vault_hashes(env) == sorted(truth)
     assert not simcam.scan_recordings(a) and not simcam.scan_recordings(b)
+    # The stock age CLI decrypts every file with the vault identity to the manifest's SHA-256.
+    from station.manifest import open_manifest
+
+    manifests = sorted(env.vault.rglob("*.manifest.json"))
+    assert len(manifests) == 5
+    for mf in manifests:
+        body = open_manifest(mf.read_bytes())
+        payload = mf.with_name(body["payload"]["file"])
+        assert sha(payload) == body["payload"]["sha256"]
+        assert decrypt_sha256(payload, env.identity) == body["sha256"]
+        assert body["payload"]["recipients"] == [env.recipient]
 
 
 def test_wrong_device_hash_faults_slot_and_keeps_footage(tmp_path: Path, running: list[Station]) -> None:
