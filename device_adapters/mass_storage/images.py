@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from device_adapters.mass_storage.fs import open_volume
@@ -44,17 +44,27 @@ def make_fat32(path: Path, files: Mapping[str, bytes], *, size: int = 48 * MIB, 
     _run(tool("mkfs.vfat"), "-F", "32", "-s", "1", "-n", label, str(path))
     if not files:
         return
-    stamp = (when or datetime.now(UTC)).timestamp()
+    add_fat32(path, files, when=when)
+
+
+def add_fat32(path: Path, files: Mapping[str, bytes], *, when: datetime | None = None) -> None:
+    """Copy ``files`` in with mtools (directories are merged with what is there)."""
+    stamp = when.timestamp() if when else None
     with tempfile.TemporaryDirectory() as tmp:
         stage = Path(tmp)
+        made: set[Path] = set()
         for rel, data in files.items():
             p = stage / rel
-            p.parent.mkdir(parents=True, exist_ok=True)
+            if p.parent not in made:
+                p.parent.mkdir(parents=True, exist_ok=True)
+                made.add(p.parent)
             p.write_bytes(data)
-            os.utime(p, (stamp, stamp))
+            if stamp is not None:
+                os.utime(p, (stamp, stamp))
         top = sorted({rel.split("/", 1)[0] for rel in files})
-        # -m keeps the mtime (a recording's end, as the camera wrote it); -s recurses.
-        _run(tool("mcopy"), "-s", "-m", "-i", str(path), *(str(stage / t) for t in top), "::/")
+        # -m keeps the mtime (a recording's end, as the camera wrote it); -s recurses; -D o
+        # overwrites (merges into) directories that already exist.
+        _run(tool("mcopy"), "-s", "-m", "-D", "o", "-i", str(path), *(str(stage / t) for t in top), "::/")
 
 
 def make_exfat(path: Path, files: Mapping[str, bytes], *, size: int = 48 * MIB, when: datetime | None = None,
@@ -86,13 +96,18 @@ def add_exfat(path: Path, files: Mapping[str, bytes], *, when: datetime | None =
         vol.device.close()
 
 
-def _walk_existing(vol: ExfatVolume, d: Entry | None = None, prefix: str = "") -> list[tuple[str, Entry]]:
+def _walk_existing(vol: ExfatVolume) -> list[tuple[str, Entry]]:
     out: list[tuple[str, Entry]] = []
-    for e in vol.list_dir(d or vol.root(), 100_000).entries:
-        if e.is_dir and e.name:
-            path = f"{prefix}/{e.name}" if prefix else e.name
-            out.append((path, e))
-            out.extend(_walk_existing(vol, e, path))
+    seen = {vol.root_cluster}
+    todo: list[tuple[str, Entry]] = [("", vol.root())]
+    while todo:
+        prefix, d = todo.pop()
+        for e in vol.list_dir(d, 100_000).entries:
+            if e.is_dir and e.name and e.first_cluster not in seen:  # crafted loops are not followed
+                seen.add(e.first_cluster)
+                path = f"{prefix}/{e.name}" if prefix else e.name
+                out.append((path, e))
+                todo.append((path, e))
     return out
 
 

@@ -101,6 +101,8 @@ class _Walk:
             return
         names: set[str] = set()
         for entry in listing.entries:
+            if self.stopped:
+                return
             self.seen += 1
             if self.seen > self.limits.max_entries_total:
                 limit = self.limits.max_entries_total

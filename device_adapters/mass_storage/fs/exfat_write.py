@@ -133,10 +133,13 @@ class ExfatWriter:
         self.v.device.pwrite(self.v.cluster_offset(new), bytes(self.v.cluster_size))
         fat = self.v.fat()
         links = [*clusters, new]
+        chained = own is None or not self._contiguous(own)
+        # A FAT-chained directory needs only its last link changed; a contiguous one gets a chain.
+        changed = links[-2:] if chained else links
         for a, b in itertools.pairwise(links):
             fat[a] = b
         fat[new] = _EOC
-        for c in links:
+        for c in changed:
             self.v.device.pwrite(self.v.fat_offset + c * 4, struct.pack("<I", fat[c]))
         if own is not None:
             # The directory now uses the FAT (NoFatChain off) and is one cluster longer.
@@ -149,6 +152,9 @@ class ExfatWriter:
             for i, o in enumerate(own.slots):
                 self.v.device.pwrite(o, bytes(raw[i * 32 : i * 32 + 32]))
         self._dirs[key] = (links, used, own)
+
+    def _contiguous(self, own: Entry) -> bool:
+        return bool(self.v.device.pread(own.slots[1] + 1, 1)[0] & F_NO_FAT_CHAIN)
 
     def _add_entry(self, parent: Entry, name: str, attr: int, first: int, size: int, when: datetime | None) -> Entry:
         raw_name = name.encode("utf-16-le", "surrogatepass")  # lone surrogates allowed: tests need them
