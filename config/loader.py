@@ -9,6 +9,7 @@ problem it finds, so an operator fixes a file in one pass instead of one error p
 from __future__ import annotations
 
 import json
+import os
 import re
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,8 +24,20 @@ import yaml
 from config.model import (
     DEFAULT_RESERVE_MB,
     DEFAULT_SFTP_PORT,
+    AdapterHealth,
+    BacklogHealth,
+    BatteryHealth,
+    ClockHealth,
+    CpuHealth,
     DockConfig,
+    HealthConfig,
     KeysConfig,
+    MemoryHealth,
+    SlotHealth,
+    StatusAuth,
+    StatusHttp,
+    StoreHealth,
+    VaultHealth,
     Policies,
     SftpConfig,
     SlotConfig,
@@ -42,6 +55,8 @@ KeyPath = tuple[str | int, ...]
 _Problem = tuple[KeyPath, str]
 
 _MAX_REASON = 200
+# sun_path holds 108 bytes including the terminating NUL.
+_MAX_SOCKET_PATH = 107
 
 
 class ConfigError(Exception):
@@ -225,6 +240,29 @@ def _upload_policy(data: Mapping[str, Any]) -> UploadPolicy:
     return UploadPolicy(**values)
 
 
+_HEALTH_SECTIONS: dict[str, type] = {
+    "store": StoreHealth, "backlog": BacklogHealth, "vault": VaultHealth, "clock": ClockHealth,
+    "cpu": CpuHealth, "memory": MemoryHealth, "slots": SlotHealth, "adapters": AdapterHealth,
+    "battery": BatteryHealth,
+}
+
+
+def _health(data: Mapping[str, Any], base: Path) -> HealthConfig:
+    # Every threshold has a dataclass default; the schema allows exactly the field names.
+    values: dict[str, Any] = {k: cls(**data[k]) for k, cls in _HEALTH_SECTIONS.items() if k in data}
+    values.update({k: data[k] for k in ("interval_s", "integrity_interval_s") if k in data})
+    if "socket" in data:
+        values["socket"] = _resolve(base, data["socket"])
+    if "http" in data:
+        http, auth = data["http"], data["http"]["auth"]
+        values["http"] = StatusHttp(
+            auth=StatusAuth(mode=auth["mode"], secret_file=_resolve(base, auth["secret_file"]),
+                            **({"user": auth["user"]} if "user" in auth else {})),
+            **{k: http[k] for k in ("host", "port") if k in http},
+        )
+    return HealthConfig(**values)
+
+
 def _build(data: Mapping[str, Any], file: Path) -> StationConfig:
     base = file.parent
     station = data["station"]
@@ -273,6 +311,7 @@ def _build(data: Mapping[str, Any], file: Path) -> StationConfig:
         # The schema allows exactly the field names, so defaults come from the dataclass.
         policies=Policies(**data.get("policies", {})),
         source_file=file,
+        health=_health(data.get("health", {}), base),
     )
 
 
@@ -333,7 +372,17 @@ def _semantic_problems(cfg: StationConfig, *, check_files: bool) -> list[_Proble
     if upload.retry_max_s < upload.retry_initial_s:
         problems.append((("vault", "upload", "retry_max_s"), "must not be less than retry_initial_s"))
 
+    problems += _health_problems(cfg.health)
+    if len(os.fsencode(cfg.api_socket)) > _MAX_SOCKET_PATH:
+        where: KeyPath = ("health", "socket") if cfg.health.socket else ("state_dir",)
+        problems.append((where, f"local API socket path {cfg.api_socket} is longer than {_MAX_SOCKET_PATH} bytes"))
+
     if check_files:
+        if cfg.health.http is not None:
+            try:
+                check_secret_file(cfg.health.http.auth.secret_file)
+            except KeyFileError as exc:
+                problems.append((("health", "http", "auth", "secret_file"), exc.reason))
         try:
             load_signing_key(cfg.keys.signing_key)
         except KeyFileError as exc:
@@ -343,6 +392,34 @@ def _semantic_problems(cfg: StationConfig, *, check_files: bool) -> list[_Proble
                 check_secret_file(cfg.vault.sftp.private_key)
             except KeyFileError as exc:
                 problems.append((("vault", "sftp", "private_key"), exc.reason))
+    return problems
+
+
+def _health_problems(health: HealthConfig) -> list[_Problem]:
+    """A warn threshold must be reached before its critical one."""
+    problems: list[_Problem] = []
+    # (section, warn, critical, True when lower values are worse)
+    pairs = [
+        ("store", "warn_free_percent", "critical_free_percent", True),
+        ("backlog", "warn_oldest_age_s", "critical_oldest_age_s", False),
+        ("backlog", "warn_count", "critical_count", False),
+        ("vault", "warn_after_s", "critical_after_s", False),
+        ("clock", "warn_offset_s", "critical_offset_s", False),
+        ("cpu", "warn_temp_c", "critical_temp_c", False),
+        ("cpu", "warn_load_per_cpu", "critical_load_per_cpu", False),
+        ("memory", "warn_available_percent", "critical_available_percent", True),
+        ("adapters", "warn_rate", "critical_rate", False),
+        ("battery", "warn_health_percent", "critical_health_percent", True),
+    ]
+    for section, warn_key, critical_key, lower_is_worse in pairs:
+        values = getattr(health, section)
+        warn, critical = getattr(values, warn_key), getattr(values, critical_key)
+        if warn is None or critical is None:
+            continue
+        if lower_is_worse and critical > warn:
+            problems.append((("health", section, critical_key), f"must not be above {warn_key} ({warn:g})"))
+        if not lower_is_worse and critical < warn:
+            problems.append((("health", section, critical_key), f"must not be below {warn_key} ({warn:g})"))
     return problems
 
 

@@ -17,6 +17,8 @@ VaultTarget = Literal["local", "sftp"]
 SftpConfirm = Literal["size", "readback"]
 VerifyPolicy = Literal["device-hash", "reread", "both"]
 WipeAfter = Literal["local_verified", "vault_confirmed"]
+HealthAuthMode = Literal["token", "basic"]
+ClockSource = Literal["auto", "timedatectl", "chrony", "none"]
 
 DEFAULT_TIMEZONE = "Europe/Amsterdam"
 DEFAULT_LANGUAGE: Language = "nl"
@@ -111,6 +113,106 @@ class Policies:
 
 
 @dataclass(frozen=True)
+class StatusAuth:
+    """Who may read the LAN status page, API and metrics. The secret lives in a mode-0600 file."""
+
+    mode: HealthAuthMode
+    secret_file: Path
+    user: str = "staff"  # the user name for "basic"; ignored for "token"
+
+
+@dataclass(frozen=True)
+class StatusHttp:
+    """The read-only status page, JSON API and /metrics for staff and Prometheus on the LAN."""
+
+    auth: StatusAuth
+    host: str = "0.0.0.0"
+    port: int = 8480
+
+
+@dataclass(frozen=True)
+class StoreHealth:
+    warn_free_percent: float = 20
+    critical_free_percent: float = 10
+
+
+@dataclass(frozen=True)
+class BacklogHealth:
+    warn_oldest_age_s: float = 4 * 3600
+    critical_oldest_age_s: float = 24 * 3600
+    warn_count: int | None = None  # None: no threshold on the number of waiting recordings
+    critical_count: int | None = None
+
+
+@dataclass(frozen=True)
+class VaultHealth:
+    # While footage waits: time since the last successful delivery (or since start-up).
+    warn_after_s: float = 3600
+    critical_after_s: float = 4 * 3600
+
+
+@dataclass(frozen=True)
+class ClockHealth:
+    source: ClockSource = "auto"
+    warn_offset_s: float = 1.0
+    critical_offset_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class CpuHealth:
+    warn_temp_c: float = 75
+    critical_temp_c: float = 90
+    warn_load_per_cpu: float = 2.0  # 5-minute load average divided by the number of CPUs
+    critical_load_per_cpu: float = 4.0
+
+
+@dataclass(frozen=True)
+class MemoryHealth:
+    warn_available_percent: float = 15
+    critical_available_percent: float = 5
+
+
+@dataclass(frozen=True)
+class SlotHealth:
+    # A slot is stuck when it holds a working state past policies.step_timeout_s without
+    # progress; charging is slow by nature and has its own limit.
+    charging_timeout_s: float = 3 * 3600
+    critical_factor: float = 2.0  # critical once stuck this many times the limit
+
+
+@dataclass(frozen=True)
+class AdapterHealth:
+    window_s: float = 24 * 3600
+    min_faults: int = 2  # fewer faults than this in the window never warn (one bad camera)
+    warn_rate: float = 0.1  # slot faults per docked camera, per adapter
+    critical_rate: float = 0.3
+
+
+@dataclass(frozen=True)
+class BatteryHealth:
+    warn_health_percent: int = 80
+    critical_health_percent: int = 60
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    interval_s: float = 30
+    integrity_interval_s: float = 3600  # audit chain and journal check read whole files
+    # The local API (kiosk, `bodydock status`); None means <state_dir>/api.sock.
+    socket: Path | None = None
+    http: StatusHttp | None = None
+    store: StoreHealth = StoreHealth()
+    backlog: BacklogHealth = BacklogHealth()
+    vault: VaultHealth = VaultHealth()
+    clock: ClockHealth = ClockHealth()
+    cpu: CpuHealth = CpuHealth()
+    memory: MemoryHealth = MemoryHealth()
+    slots: SlotHealth = SlotHealth()
+    adapters: AdapterHealth = AdapterHealth()
+    battery: BatteryHealth = BatteryHealth()
+
+
+@dataclass(frozen=True)
 class StationConfig:
     station: StationIdentity
     state_dir: Path
@@ -123,3 +225,8 @@ class StationConfig:
     # The file this was loaded from (absolute); relative paths in it were resolved against its
     # directory.
     source_file: Path
+    health: HealthConfig = HealthConfig()
+
+    @property
+    def api_socket(self) -> Path:
+        return self.health.socket or self.state_dir / "api.sock"

@@ -88,6 +88,12 @@ def check_secret_file(path: Path) -> None:
     os.close(_open_secret(path))
 
 
+def read_secret_file(path: Path) -> bytes:
+    """The bytes of a secret file (e.g. the status page password), after the same checks as
+    :func:`check_secret_file`, made on the open file."""
+    return _read_secret_file(path)
+
+
 def _read_secret_file(path: Path) -> bytes:
     fd = _open_secret(path)
     try:
