@@ -12,8 +12,8 @@ camera lacks. Any other exception is treated as an adapter bug and faults the sl
 takes the station down.
 
 Additions since the first cut of v1 are backward compatible: new manifest fields have defaults
-and new methods (``findings``, ``read_settings``, ``push_settings``, ``update_firmware``) have
-default implementations, so an adapter written against the first cut still loads.
+and new methods (``findings``, ``read_settings``, ``push_settings``, ``update_firmware``,
+``locate``) have default implementations, so an adapter written against the first cut still loads.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class Capability(enum.StrEnum):
     PUSH_SETTINGS = "push_settings"
     FIRMWARE = "firmware"
     SETTINGS = "settings"  # the camera's settings can be read (read_settings)
+    LOCATE = "locate"  # the camera can flash/beep to show which one to take (locate)
 
 
 class LocatorKind(enum.StrEnum):
@@ -83,6 +84,20 @@ class RecordingInfo:
     started_at: datetime | None = None
     device_sha256: str | None = None
     extension: str = "mp4"
+
+
+class RecordingSetting(enum.StrEnum):
+    """Vendor-neutral setting names the station pushes at check-out (``push_settings``).
+
+    Values are text: seconds as a decimal integer, switches as ``"true"``/``"false"``. An adapter
+    maps them to its camera's own settings; one its camera lacks is an AdapterError, as for any
+    unknown key.
+    """
+
+    PREBUFFER_S = "prebuffer_s"  # pre-record buffer length in seconds (0 = off)
+    PREBUFFER_AUDIO = "prebuffer_audio"  # keep audio in the pre-record buffer
+    WARNING_TONE = "warning_tone"  # audible tone when recording starts
+    WARNING_LED = "warning_led"  # visible LED while recording
 
 
 @dataclass(frozen=True)
@@ -187,6 +202,10 @@ class CameraAdapter(abc.ABC):
     def update_firmware(self, image: BinaryIO) -> None:
         """Install a firmware image (capability ``firmware``)."""
         raise NotSupported(f"{self.manifest.name}: firmware updates are not supported")
+
+    def locate(self, on: bool) -> None:
+        """Start (``on``) or stop flashing/beeping so the officer takes the right camera (``locate``)."""
+        raise NotSupported(f"{self.manifest.name}: locating the camera is not supported")
 
     def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing open
         """Release any handle; called when the camera leaves the slot."""

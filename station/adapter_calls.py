@@ -167,6 +167,9 @@ class GuardedAdapter(CameraAdapter):
     def update_firmware(self, image: BinaryIO) -> None:
         self._call("update_firmware", self.timeouts.firmware_s, lambda a: a.update_firmware(image))
 
+    def locate(self, on: bool) -> None:
+        self._call("locate", self.timeouts.call_s, lambda a: a.locate(on))
+
     def close(self) -> None:
         """Close in the background: this runs on the station's core thread and must never block it."""
         if self._closed:

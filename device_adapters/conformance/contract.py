@@ -295,6 +295,15 @@ def test_settings(manifest: AdapterManifest, adapter: CameraAdapter) -> None:
             adapter.push_settings({})
 
 
+def test_locate(manifest: AdapterManifest, adapter: CameraAdapter) -> None:
+    if C.LOCATE in manifest.capabilities:
+        adapter.locate(True)
+        adapter.locate(False)
+    else:
+        with pytest.raises(NotSupported):
+            adapter.locate(True)
+
+
 def test_firmware_not_claimed_means_not_supported(manifest: AdapterManifest, adapter: CameraAdapter) -> None:
     if C.FIRMWARE in manifest.capabilities:
         pytest.skip("firmware updates are vendor-specific; test them in the adapter's own suite")

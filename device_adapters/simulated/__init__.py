@@ -20,6 +20,9 @@ MANIFEST = AdapterManifest(
             Capability.SET_CLOCK,
             Capability.SET_WEARER,
             Capability.BATTERY,
+            Capability.SETTINGS,
+            Capability.PUSH_SETTINGS,
+            Capability.LOCATE,
         }
     ),
     factory="device_adapters.simulated.adapter:SimulatedAdapterFactory",

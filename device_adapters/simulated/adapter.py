@@ -16,7 +16,7 @@ import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,11 +30,13 @@ from device_adapters.api import (
     CameraGone,
     CameraInfo,
     RecordingInfo,
+    RecordingSetting,
     Wearer,
     WipeOutcome,
 )
 from device_adapters.simulated import MANIFEST
 from device_adapters.simulated.camera import (
+    DEFAULT_SETTINGS,
     STATE_FILE,
     CameraState,
     Faults,
@@ -189,6 +191,18 @@ class SimulatedAdapter(CameraAdapter):
 
     def set_wearer(self, wearer: Wearer | None) -> None:
         self._update("set_wearer", lambda s: replace(s, wearer=wearer))
+
+    def read_settings(self) -> Mapping[str, str]:
+        with self._io("read_settings"):
+            return dict(self._state().settings)
+
+    def push_settings(self, settings: Mapping[str, str]) -> None:
+        for key, value in settings.items():
+            _check_setting(key, value)
+        self._update("push_settings", lambda s: replace(s, settings={**s.settings, **settings}))
+
+    def locate(self, on: bool) -> None:
+        self._update("locate", lambda s: replace(s, locating=on))
 
     def battery(self) -> Battery:
         # Charge is computed from elapsed time and persisted, so every reader sees the same value.
@@ -383,6 +397,17 @@ _dockings_lock = threading.Lock()
 def _docking(root: Path, docked_at: datetime | None) -> _Docking:
     with _dockings_lock:
         return _dockings.setdefault((root, docked_at), _Docking())
+
+
+def _check_setting(key: str, value: str) -> None:
+    """Refuse what a real camera would refuse: unknown names and values it cannot hold."""
+    if key not in DEFAULT_SETTINGS:
+        raise AdapterError(f"the camera has no setting {key!r}")
+    if key == RecordingSetting.PREBUFFER_S:
+        if not value.isdigit() or int(value) > 600:
+            raise AdapterError(f"{key} must be 0..600 seconds, not {value!r}")
+    elif value not in ("true", "false"):
+        raise AdapterError(f"{key} must be 'true' or 'false', not {value!r}")
 
 
 def _reported_hash(state: CameraState, key: str) -> str | None:

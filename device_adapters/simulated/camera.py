@@ -2,7 +2,7 @@
 
 A camera is a folder::
 
-    camera.json             identity, battery, wearer, faults, self-reported hashes, dock state
+    camera.json             identity, battery, wearer, settings, faults, self-reported hashes, dock state
     DCIM/100BODY/*.MP4      recordings; a recording's key is its POSIX path in the folder
 
 A dock is a folder of ``slot-<id>`` symlinks to camera folders. The station process (through the
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
-from device_adapters.api import AdapterError, Wearer
+from device_adapters.api import AdapterError, RecordingSetting, Wearer
 
 STATE_FILE = "camera.json"
 LOCK_FILE = ".camera.json.lock"
@@ -34,6 +34,14 @@ RECORDING_SUFFIX = ".mp4"  # matched case-insensitively, cameras write .MP4
 SLOT_PREFIX = "slot-"
 _SLOT_RE = re.compile(r"slot-(\d+)")
 _HASH_CHUNK = 1 << 20
+
+# A new simulated camera's recording settings (vendor-neutral names, text values).
+DEFAULT_SETTINGS: Mapping[str, str] = {
+    RecordingSetting.PREBUFFER_S.value: "30",
+    RecordingSetting.PREBUFFER_AUDIO.value: "false",
+    RecordingSetting.WARNING_TONE.value: "true",
+    RecordingSetting.WARNING_LED.value: "true",
+}
 
 
 class CameraFolderError(AdapterError):
@@ -114,6 +122,8 @@ class CameraState:
     charge_rate_pps: float = 5.0  # percent per second gained while docked
     clock_offset_s: float = 0.0
     wearer: Wearer | None = None
+    settings: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_SETTINGS))
+    locating: bool = False  # flashing/beeping so the officer takes this camera
     faults: Faults = field(default_factory=Faults)
     hashes: Mapping[str, str] = field(default_factory=dict)
     docked_at: datetime | None = None
@@ -138,6 +148,9 @@ class CameraState:
         hashes = _as_object(obj.get("hashes") or {}, "hashes")
         if not all(isinstance(v, str) for v in hashes.values()):
             raise CameraFolderError("camera.json hashes must map keys to hex strings")
+        settings = _as_object(obj["settings"], "settings") if "settings" in obj else dict(DEFAULT_SETTINGS)
+        if not all(isinstance(v, str) for v in settings.values()):
+            raise CameraFolderError("camera.json settings must map names to text values")
         return cls(
             serial=_str(obj, "serial"),
             model=_str(obj, "model"),
@@ -148,6 +161,8 @@ class CameraState:
             charge_rate_pps=_number(obj, "charge_rate_pps", 5.0),
             clock_offset_s=_number(obj, "clock_offset_s", 0.0),
             wearer=wearer,
+            settings={k: str(v) for k, v in settings.items()},
+            locating=_bool(obj, "locating"),
             faults=Faults.from_json(obj.get("faults")),
             hashes={k: str(v) for k, v in hashes.items()},
             docked_at=_opt_time(obj, "docked_at"),
@@ -171,6 +186,8 @@ class CameraState:
             "wearer": None
             if self.wearer is None
             else {"officer_id": self.wearer.officer_id, "name": self.wearer.name},
+            "settings": dict(sorted(self.settings.items())),
+            "locating": self.locating,
             "faults": self.faults.to_json(),
             "hashes": dict(sorted(self.hashes.items())),
             "docked_at": _iso(self.docked_at),

@@ -25,6 +25,7 @@ from device_adapters.simulated.camera import (
     RECORDING_DIR,
     CameraState,
     Faults,
+    read_state,
     recording_path,
     scan_recordings,
     sha256_file,
@@ -39,6 +40,7 @@ _RECIPE_VERSION = 1
 _RECORDING_SPACING = timedelta(minutes=10)
 _SERIAL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _PAD_BLOCK = 1 << 20
+_REC_NAME = re.compile(r"REC_(\d{4,})\.MP4", re.IGNORECASE)
 
 
 class FfmpegError(RuntimeError):
@@ -136,6 +138,39 @@ def make_camera(
     return SimulatedCameraSpec(
         path=camera_dir, serial=serial, keys=tuple(keys), hashes=hashes, started_at=tuple(starts)
     )
+
+
+def record(
+    camera_dir: Path,
+    *,
+    seconds: float = 2.0,
+    started_at: datetime | None = None,
+    width: int = 320,
+    height: int = 240,
+    video_kbps: int = 400,
+    cache_dir: Path | None = None,
+) -> str:
+    """The camera films: add one new real recording (the next REC_NNNN.MP4) and return its key.
+
+    A camera records only while worn, so a docked camera refuses. The start time (the file's
+    mtime, as the camera lists it) defaults to now minus the length; the camera reports the new
+    recording's hash like the others.
+    """
+    state = read_state(camera_dir)
+    if state.docked_at is not None:
+        raise ValueError(f"{camera_dir.name} is docked; undock it before recording")
+    existing = [int(m[1]) for f in scan_recordings(camera_dir) if (m := _REC_NAME.fullmatch(f.path.name))]
+    n = max(existing, default=0) + 1
+    key = f"{RECORDING_DIR}/REC_{n:04d}.MP4"
+    start = (started_at or utc_now() - timedelta(seconds=seconds)).replace(microsecond=0)
+    path = camera_dir / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base = _base_clip(seconds, width, height, video_kbps, cache_dir)
+    _remux_unique(base, path, comment=f"{state.serial}/{n}/{uuid.uuid4()}", created=start)
+    _set_mtime(path, start)
+    digest = sha256_file(path)
+    update_state(camera_dir, lambda s: replace(s, hashes={**s.hashes, key: digest}))
+    return key
 
 
 def corrupt_recording(camera_dir: Path, key: str) -> str:

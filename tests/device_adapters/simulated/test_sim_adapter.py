@@ -51,6 +51,9 @@ def test_manifest() -> None:
         Capability.SET_CLOCK,
         Capability.SET_WEARER,
         Capability.BATTERY,
+        Capability.SETTINGS,
+        Capability.PUSH_SETTINGS,
+        Capability.LOCATE,
     }
     assert MANIFEST.factory == "device_adapters.simulated.adapter:SimulatedAdapterFactory"
     assert SimulatedAdapter.manifest is MANIFEST
@@ -412,3 +415,28 @@ def test_streaming_a_large_recording_uses_bounded_memory(camera: Path, sim_cache
     streamed, growth = proc.stdout.split()
     assert streamed == digest
     assert int(growth) < 50 * 1024 * 1024
+
+
+# --- check-out: settings and locate -------------------------------------------------------------
+
+
+def test_settings_push_read_and_refuse(camera: Path) -> None:
+    adapter = SimulatedAdapter(camera)
+    assert adapter.read_settings() == {"prebuffer_s": "30", "prebuffer_audio": "false",
+                                       "warning_tone": "true", "warning_led": "true"}
+    adapter.push_settings({"prebuffer_s": "60", "prebuffer_audio": "true"})
+    assert read_state(camera).settings["prebuffer_s"] == "60"
+    assert adapter.read_settings()["prebuffer_audio"] == "true"
+    for bad in ({"no_such": "1"}, {"prebuffer_s": "-1"}, {"prebuffer_s": "9999"}, {"warning_led": "yes"}):
+        with pytest.raises(AdapterError):
+            adapter.push_settings(bad)
+    assert adapter.read_settings()["prebuffer_s"] == "60"  # a refused push changes nothing
+
+
+def test_locate_flag(camera: Path) -> None:
+    adapter = SimulatedAdapter(camera)
+    assert read_state(camera).locating is False
+    adapter.locate(True)
+    assert read_state(camera).locating is True
+    adapter.locate(False)
+    assert read_state(camera).locating is False

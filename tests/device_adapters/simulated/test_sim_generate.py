@@ -148,3 +148,20 @@ def test_camera_without_recordings(tmp_path: Path, sim_cache: Path) -> None:
     spec = make_camera(tmp_path, "EMPTY", recordings=0, cache_dir=sim_cache)
     assert spec.keys == () and spec.hashes == {}
     assert scan_recordings(spec.path) == []
+
+
+def test_record_adds_a_real_recording_while_undocked(camera: Path, sim_cache: Path, tmp_path: Path) -> None:
+    from device_adapters.simulated.camera import dock, read_state, undock
+    from device_adapters.simulated.generate import record
+
+    before = expected_hashes(camera)
+    key = record(camera, seconds=1.0, cache_dir=sim_cache)
+    assert key == "DCIM/100BODY/REC_0004.MP4"
+    after = expected_hashes(camera)
+    assert set(after) == {*before, key} and after[key] not in before.values()
+    assert read_state(camera).hashes[key] == after[key]  # the camera reports it like the others
+    assert record(camera, seconds=1.0, cache_dir=sim_cache) == "DCIM/100BODY/REC_0005.MP4"
+    dock(tmp_path / "dock", 1, camera)
+    with pytest.raises(ValueError, match="docked"):
+        record(camera, cache_dir=sim_cache)
+    undock(tmp_path / "dock", 1)
