@@ -47,10 +47,11 @@ class CardCamera(SimulatedCamera):
         finally:
             vol.device.close()
 
-        def opener(path: str, *, writable: bool = False) -> Device:
-            return _HangingDevice(path, writable=writable, released=self._released, hung=self._hung)
+        self._factory = MassStorageAdapterFactory(station_timezone="UTC", opener=self.opener)
 
-        self._factory = MassStorageAdapterFactory(station_timezone="UTC", opener=opener)
+    def opener(self, path: str, *, writable: bool = False) -> Device:
+        """Opens the image as a device that blocks while the camera is hung."""
+        return _HangingDevice(path, writable=writable, released=self._released, hung=self._hung)
 
     @property
     def serial(self) -> str:
