@@ -44,12 +44,17 @@ class NetNs:
         if percent <= 0:
             return
         every = max(2, round(100 / percent))
+        drop = "" if percent >= 100 else f"numgen random mod {every} == 0 "
         rules = f"""
 table inet bdloss {{
-  chain input {{ type filter hook input priority 0; policy accept;
-    iifname "{self.ns_if}" numgen random mod {every} 0 drop }}
-  chain output {{ type filter hook output priority 0; policy accept;
-    oifname "{self.ns_if}" numgen random mod {every} 0 drop }}
+  chain input {{
+    type filter hook input priority 0; policy accept;
+    iifname "{self.ns_if}" {drop}drop
+  }}
+  chain output {{
+    type filter hook output priority 0; policy accept;
+    oifname "{self.ns_if}" {drop}drop
+  }}
 }}
 """
         subprocess.run(["ip", "netns", "exec", self.name, "nft", "-f", "-"], input=rules, text=True,
