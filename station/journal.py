@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from station.journal_shift import SHIFT_SCHEMA, ShiftJournal
 from station.states import Event, Slot, SlotState
 from station.timeutil import iso, parse_iso, utcnow
 
@@ -198,7 +199,7 @@ _REC_COLUMNS = tuple(f.name for f in fields(RecordingRow))
 _SEG_COLUMNS = tuple(f.name for f in fields(AuditSegmentRow))
 
 
-class Journal:
+class Journal(ShiftJournal):
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -209,6 +210,7 @@ class Journal:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
+        self._db.executescript(SHIFT_SCHEMA)  # check-out/check-in tables (station/journal_shift.py)
         with self._tx() as db:
             db.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
