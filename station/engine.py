@@ -25,6 +25,7 @@ from device_adapters.api import AdapterError, CameraAdapter, CameraGone, CameraI
 from station.adapters import AdapterRegistry
 from station.alerts import Alerts, Severity
 from station.audit import SYSTEM, AuditLog
+from station.crashpoints import hang_point
 from station.delivery import Deliverer, DeliveryPolicy
 from station.journal import Journal
 from station.offload import OffloadFault, OffloadJob, OffloadOk, Progress, StoreFull, offload_camera
@@ -93,6 +94,7 @@ class _Runtime:
     notice: str | None = None
     retry_at: float = 0.0
     battery: int | None = None
+    battery_health: int | None = None
     progress: Progress = field(default_factory=Progress)
 
 
@@ -111,6 +113,7 @@ class SlotView:
     recordings_total: int
     bytes_done: int
     bytes_total: int
+    battery_health: int | None = None  # percent of design capacity, where the camera reports it
 
 
 @dataclass(frozen=True)
@@ -211,13 +214,14 @@ class Station:
                     wearer_id=rt.info.wearer_id if rt.info else None,
                     battery=rt.battery, fault_reason=slot.fault_reason, notice=rt.notice, busy=rt.busy,
                     recordings_done=p.recordings_done, recordings_total=p.recordings_total,
-                    bytes_done=p.bytes_done, bytes_total=p.bytes_total,
+                    bytes_done=p.bytes_done, bytes_total=p.bytes_total, battery_health=rt.battery_health,
                 ))
             return out
 
     # --- core loop ---------------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._stop.is_set():
+            hang_point("core.loop")  # tests: a hung core must stop the systemd watchdog
             self.last_loop = time.monotonic()
             try:
                 msg = self._queue.get(timeout=0.2)
@@ -304,6 +308,7 @@ class Station:
             except Exception:
                 log.exception("slot %s: adapter close failed", sid)
         rt.adapter, rt.locator, rt.busy, rt.notice, rt.battery = None, None, None, None, None
+        rt.battery_health = None
         slot = self._slots[sid]
         if slot.state not in OCCUPIED:
             return
@@ -492,7 +497,7 @@ class Station:
 
     def _after_battery(self, sid: int, battery: Any) -> None:
         rt = self._rt[sid]
-        rt.battery = battery.percent
+        rt.battery, rt.battery_health = battery.percent, battery.health_percent
         if self._slots[sid].state is S.CHARGING:
             if battery.percent >= self.settings.min_battery_percent:
                 rt.notice = None
