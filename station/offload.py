@@ -33,6 +33,7 @@ from station.journal import Journal, LocalState, RecordingRow, RecStatus, VaultS
 from station.manifest import sign_manifest
 from station.probe import ProbeResult, StreamProbe
 from station.store import Store, fsync_dir, write_durably
+from station.tagging import manifest_tag_fields
 from station.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -289,8 +290,13 @@ def _verify(job: OffloadJob, rec: RecordingInfo, copy: CopyResult) -> list[str]:
     return checks
 
 
-def _manifest(job: OffloadJob, rec: RecordingInfo, row: RecordingRow, copy: CopyResult, checks: list[str]) -> bytes:
+def _manifest(
+    job: OffloadJob, rec: RecordingInfo, row: RecordingRow, copy: CopyResult, checks: list[str]
+) -> tuple[bytes, int]:
+    """The signed manifest and the tag revision it carries."""
     now = iso(utcnow())
+    # Read now, not at discovery: the wearer may have tagged it while it was being copied.
+    tag = manifest_tag_fields(job.journal.tag_row(row.id))
     started = row.started_at
     end = None
     if rec.started_at and copy.probe.duration_s is not None:
@@ -321,14 +327,14 @@ def _manifest(job: OffloadJob, rec: RecordingInfo, row: RecordingRow, copy: Copy
         },
         "probe": copy.probe.to_json(),
         "media_ok": copy.probe.media_ok,
-        "tag": row.tag,
+        **tag,
         "verification": checks,
         "custody": [
             {"event": "discovered", "at": row.discovered_at, "by": job.station_id},
             {"event": "offloaded", "at": now, "by": job.station_id, "slot": job.slot_id},
         ],
     }
-    return sign_manifest(body, job.signing_key)
+    return sign_manifest(body, job.signing_key), int(tag["tag_revision"])
 
 
 def _offload_one(job: OffloadJob, rec: RecordingInfo, row: RecordingRow) -> None:
@@ -352,7 +358,10 @@ def _offload_one(job: OffloadJob, rec: RecordingInfo, row: RecordingRow) -> None
             last_error = str(exc)
             log.warning("slot %s: %s: attempt %d: %s", job.slot_id, row.id, attempt, exc)
             continue
-        write_durably(job.store.manifest_path(row.id), _manifest(job, rec, row, copy, checks))
+        document, tag_revision = _manifest(job, rec, row, copy, checks)
+        write_durably(job.store.manifest_path(row.id), document)
+        # Kept in the journal too: a tag changed later re-issues it after the local copy is gone.
+        j.record_manifest(row.id, tag_revision, document)
         j.update_recording(row.id, status=RecStatus.VERIFIED.value, vault_status=VaultStatus.QUEUED.value)
         crash_point("offload.verified")
         job.audit.append(
