@@ -25,27 +25,29 @@ from config.model import (
     DEFAULT_RESERVE_MB,
     DEFAULT_SFTP_PORT,
     AdapterHealth,
+    AdaptersConfig,
     BacklogHealth,
     BatteryHealth,
     ClockHealth,
     CpuHealth,
     DockConfig,
     HealthConfig,
+    HubPort,
     KeysConfig,
     MemoryHealth,
-    SlotHealth,
-    StatusAuth,
-    StatusHttp,
-    StoreHealth,
-    VaultHealth,
     Policies,
     SftpConfig,
     SlotConfig,
+    SlotHealth,
     StationConfig,
     StationIdentity,
+    StatusAuth,
+    StatusHttp,
     StoreConfig,
+    StoreHealth,
     UploadPolicy,
     VaultConfig,
+    VaultHealth,
 )
 from station.keys import KeyFileError, check_secret_file, load_signing_key, parse_age_recipient
 from station.timewindows import TimeWindow
@@ -267,7 +269,10 @@ def _build(data: Mapping[str, Any], file: Path) -> StationConfig:
     base = file.parent
     station = data["station"]
     slots = tuple(
-        SlotConfig(id=s["id"], label=s.get("label", str(s["id"])), usb_ports=tuple(s["usb_ports"]))
+        SlotConfig(
+            id=s["id"], label=s.get("label", str(s["id"])), usb_ports=tuple(s["usb_ports"]),
+            uhubctl=HubPort(hub=s["uhubctl"]["hub"], port=s["uhubctl"]["port"]) if "uhubctl" in s else None,
+        )
         for s in data["slots"]
     )
     dock = data["dock"]
@@ -285,6 +290,7 @@ def _build(data: Mapping[str, Any], file: Path) -> StationConfig:
         dock=DockConfig(
             source=dock["source"],
             simulated_path=_resolve(base, dock["simulated_path"]) if "simulated_path" in dock else None,
+            **{k: dock[k] for k in ("readiness_timeout_s", "debounce_ms", "uhubctl_command") if k in dock},
         ),
         store=StoreConfig(
             path=_resolve(base, store["path"]),
@@ -312,7 +318,21 @@ def _build(data: Mapping[str, Any], file: Path) -> StationConfig:
         policies=Policies(**data.get("policies", {})),
         source_file=file,
         health=_health(data.get("health", {}), base),
+        adapters=_adapters(data.get("adapters", {}), base),
     )
+
+
+def _adapters(data: Mapping[str, Any], base: Path) -> AdaptersConfig:
+    # Adapter options are free-form (third-party adapters define their own); by convention keys
+    # ending in _file or _path name files, resolved like every other path in the config.
+    options = {
+        name: {k: _resolve(base, v) if k.endswith(("_file", "_path")) and isinstance(v, str) else v
+               for k, v in opts.items()}
+        for name, opts in data.get("options", {}).items()
+    }
+    timeouts = {k: data[k] for k in ("call_timeout_s", "list_timeout_s", "read_timeout_s", "wipe_timeout_s")
+                if k in data}
+    return AdaptersConfig(options=options, **timeouts)
 
 
 # --- checks beyond the schema ------------------------------------------------------------------

@@ -7,9 +7,10 @@ documentation and are checked against these by a test).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Language = Literal["nl", "en"]
 DockSource = Literal["simulated", "udev"]
@@ -35,17 +36,39 @@ class StationIdentity:
 
 
 @dataclass(frozen=True)
+class HubPort:
+    """Where uhubctl switches a slot's power: ``uhubctl -l <hub> -p <port>``."""
+
+    hub: str
+    port: int
+
+
+@dataclass(frozen=True)
 class SlotConfig:
     id: int
     label: str
     # Every port chain (USB 2 and USB 3 enumerate separately) that leads to this slot.
     usb_ports: tuple[str, ...]
+    uhubctl: HubPort | None = None
 
 
 @dataclass(frozen=True)
 class DockConfig:
     source: DockSource
     simulated_path: Path | None = None
+    readiness_timeout_s: float = 10.0
+    debounce_ms: int = 250
+    uhubctl_command: str = "uhubctl"
+
+
+@dataclass(frozen=True)
+class AdaptersConfig:
+    call_timeout_s: float = 30.0
+    list_timeout_s: float = 120.0
+    read_timeout_s: float = 30.0
+    wipe_timeout_s: float = 300.0
+    # Adapter name -> factory keyword options (paths already resolved against the config file).
+    options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -226,6 +249,7 @@ class StationConfig:
     # directory.
     source_file: Path
     health: HealthConfig = HealthConfig()
+    adapters: AdaptersConfig = AdaptersConfig()
 
     @property
     def api_socket(self) -> Path:

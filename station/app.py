@@ -9,13 +9,18 @@ from pathlib import Path
 from typing import Any
 
 from config.model import StationConfig
+from station.adapter_calls import CallTimeouts
 from station.adapters import AdapterRegistry
-from station.audit import AuditLog
+from station.audit import SYSTEM, AuditLog
+from station.clocksync import ClockSync, make_clock_sync
 from station.delivery import DeliveryPolicy
+from station.dock_tracker import SlotMap, SlotPorts
 from station.engine import EngineSettings, Station
+from station.events import EventBus
 from station.journal import Journal
 from station.keys import load_signing_key
 from station.ports import DeviceSource, VaultTarget
+from station.power import PortPower
 from station.simdock import SimulatedDockSource
 from station.store import Store
 from station.timewindows import Schedule
@@ -52,12 +57,45 @@ def _make_target(cfg: StationConfig) -> VaultTarget:
     return target
 
 
-def _make_source(cfg: StationConfig) -> DeviceSource:
+def _make_source(cfg: StationConfig, adapters: AdapterRegistry) -> DeviceSource:
     slot_ids = {s.id for s in cfg.slots}
     if cfg.dock.source == "simulated":
         assert cfg.dock.simulated_path is not None
         return SimulatedDockSource(cfg.dock.simulated_path, slot_ids)
+    if cfg.dock.source == "udev":
+        from station.udev import UdevSource  # pyudev only where udev is used
+
+        return UdevSource(
+            SlotMap(SlotPorts(s.id, s.usb_ports) for s in cfg.slots),
+            adapters,
+            readiness_timeout_s=cfg.dock.readiness_timeout_s,
+            debounce_s=cfg.dock.debounce_ms / 1000,
+        )
     raise ValueError(f"dock source {cfg.dock.source!r} is not available in this build")
+
+
+def make_power(cfg: StationConfig) -> PortPower | None:
+    ports = {s.id: (s.uhubctl.hub, s.uhubctl.port) for s in cfg.slots if s.uhubctl is not None}
+    return PortPower(ports, command=cfg.dock.uhubctl_command) if ports else None
+
+
+def make_adapters(cfg: StationConfig, power: PortPower | None = None) -> AdapterRegistry:
+    options: dict[str, dict[str, Any]] = {name: dict(opts) for name, opts in cfg.adapters.options.items()}
+    if cfg.dock.simulated_path is not None:
+        options.setdefault("simulated", {})["dock_dir"] = cfg.dock.simulated_path
+    a = cfg.adapters
+
+    def hung(slot_id: int, what: str) -> None:
+        if power is not None:
+            power.cycle(slot_id, f"{what} hung")
+
+    return AdapterRegistry(
+        options,
+        timeouts=CallTimeouts(call_s=a.call_timeout_s, list_s=a.list_timeout_s, read_s=a.read_timeout_s,
+                              wipe_s=a.wipe_timeout_s),
+        on_hang=hung,
+        context={"station_timezone": cfg.station.timezone},
+    )
 
 
 def delivery_policy(cfg: StationConfig) -> DeliveryPolicy:
@@ -77,13 +115,14 @@ def build_station(
     *,
     source: DeviceSource | None = None,
     target: VaultTarget | None = None,
+    clock: ClockSync | None = None,
+    events: EventBus | None = None,
 ) -> Station:
     paths = StatePaths.of(cfg.state_dir)
     journal = Journal(paths.journal)
     audit = open_audit(journal, paths.audit)
-    adapter_options: dict[str, dict[str, Any]] = {}
-    if cfg.dock.simulated_path is not None:
-        adapter_options["simulated"] = {"dock_dir": cfg.dock.simulated_path}
+    power = make_power(cfg)
+    adapters = make_adapters(cfg, power)
     p = cfg.policies
     settings = EngineSettings(
         station_id=cfg.station.id,
@@ -99,13 +138,24 @@ def build_station(
         slot_controllers=tuple((s.id, s.usb_ports[0].split("-")[0]) for s in cfg.slots),
         delivery=delivery_policy(cfg),
     )
-    return Station(
+    station = Station(
         settings=settings,
         journal=journal,
         audit=audit,
         store=Store(cfg.store.path, cfg.store.reserve_bytes),
-        source=source or _make_source(cfg),
+        source=source or _make_source(cfg, adapters),
         target=target or _make_target(cfg),
-        adapters=AdapterRegistry(adapter_options),
+        adapters=adapters,
         signing_key=load_signing_key(cfg.keys.signing_key),
+        events=events,
+        clock=clock if clock is not None else make_clock_sync("auto"),
     )
+    if power is not None:
+
+        def report(slot_id: int, text: str) -> None:
+            station.audit.append(who=SYSTEM, what="slot.power_cycle", why=text, device=f"slot {slot_id}",
+                                 result="ok" if text.startswith("power-cycled") else "failed",
+                                 details={"slot": slot_id})
+
+        power.report = report
+    return station
