@@ -12,6 +12,8 @@ DEB_PACKAGES += dosfstools mtools exfatprogs exfat-fuse umockdev gir1.2-umockdev
 # SFTP upload tests and benchmark: a real sshd, network namespaces with tbf shaping and nftables
 # loss, a loop-mounted ext4 image for the vault-full fault.
 DEB_PACKAGES += openssh-server openssh-client openssh-sftp-server iproute2 nftables e2fsprogs
+# Dock health: the status page screenshot test renders it in headless Chromium.
+DEB_PACKAGES += chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck deps debs clean

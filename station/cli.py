@@ -32,16 +32,39 @@ def _load(path: Path):  # type: ignore[no-untyped-def]
 
 def cmd_run(args: argparse.Namespace) -> int:
     from station.app import build_station
+    from station.sdnotify import Notifier, watchdog_interval_s
+    from station.watchdog import CoreWatchdog
 
+    log = logging.getLogger("bodydock")
     cfg = _load(args.config)
     station = build_station(cfg)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     station.start()
-    logging.getLogger("bodydock").info("station %s running with %d slots", cfg.station.id, len(cfg.slots))
+    health = None
+    try:
+        # An edge like upload/: the web stack is imported only here, never by the core.
+        from health.service import start_health
+
+        health = start_health(cfg, station)
+    except Exception:
+        log.exception("health checks and status API failed to start; the station runs without them")
+    notifier = Notifier.from_env()
+    interval = watchdog_interval_s()
+    watchdog = CoreWatchdog(notifier, interval, lambda: station.last_loop) if interval else None
+    if watchdog is not None:
+        watchdog.start()
+    notifier.ready(f"station {cfg.station.id} running with {len(cfg.slots)} slots")
+    log.info("station %s running with %d slots", cfg.station.id, len(cfg.slots))
     stop.wait()
+    notifier.stopping()
+    if watchdog is not None:
+        watchdog.stop()
+    if health is not None:
+        health.stop()
     station.stop()
+    notifier.close()
     return 0
 
 
