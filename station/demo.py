@@ -26,10 +26,12 @@ from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import expected_hashes, make_camera
 from station.app import StatePaths, build_station, read_anchor
 from station.audit import verify_chain
+from station.clocksync import FixedClockSync
 from station.engine import SlotView, Station
 from station.journal import Journal
 from station.keys import generate_age_identity, generate_signing_key
 from station.manifest import ManifestError, open_manifest
+from station.release import ReleasePlan
 
 OFFICERS = [
     Wearer("BOA-1042", "A. de Vries"),
@@ -146,7 +148,8 @@ def run_demo(
     total_recs = sum(len(p.truth) for p in plans)
     print(f"made {cameras} cameras with {total_recs} real MP4 recordings", file=out)
 
-    station = build_station(cfg)
+    # A throw-away demo machine need not run a time service; a real dock refuses release without one.
+    station = build_station(cfg, clock=FixedClockSync(True, "demo: clock check skipped"))
     station.start()
     try:
         ok = _drive(station, plans, dock_dir, timeout_s, out)
@@ -182,7 +185,8 @@ def _drive(station: Station, plans: list[CameraPlan], dock_dir: Path, timeout_s:
                     # The next officer's shift starts: reassign this camera and let them take it.
                     officer = OFFICERS[(next_officer + 3) % len(OFFICERS)]
                     next_officer += 1
-                    station.call(functools.partial(station.assign, sid, officer, who=officer.officer_id))
+                    release = ReleasePlan(wearer=officer, assigned_by=officer.officer_id, method="demo")
+                    station.call(functools.partial(station.assign, sid, release))
                     plan.next_wearer = officer
             elif v.state == "assigned" and plan.next_wearer is not None:
                 simcam.undock(dock_dir, sid)

@@ -15,18 +15,21 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from device_adapters.api import AdapterError, CameraAdapter, CameraGone, CameraInfo, Capability, Wearer
+from device_adapters.api import AdapterError, CameraAdapter, CameraGone, CameraInfo, Capability
 from station.adapters import AdapterRegistry
 from station.alerts import Alerts, Severity
 from station.audit import SYSTEM, AuditLog
+from station.clocksync import ClockSync
 from station.crashpoints import hang_point
 from station.delivery import Deliverer, DeliveryPolicy
+from station.engine_checkout import CheckoutFlows
+from station.events import EventBus, SlotChanged
 from station.journal import Journal
 from station.offload import OffloadFault, OffloadJob, OffloadOk, Progress, StoreFull, offload_camera
 from station.ports import (
@@ -39,6 +42,7 @@ from station.ports import (
     UnmappedDevice,
     VaultTarget,
 )
+from station.release import ReleaseOutcome, ReleasePlan
 from station.states import OCCUPIED, Event, Slot, SlotState, apply
 from station.store import Store
 from station.timeutil import utcnow
@@ -66,6 +70,8 @@ class EngineSettings:
     probe_media: bool = True
     store_readback: bool = False
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    # A camera released for check-out but not taken within this time goes back to READY.
+    release_timeout_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,11 @@ class _Runtime:
     battery: int | None = None
     battery_health: int | None = None
     progress: Progress = field(default_factory=Progress)
+    # Check-out in progress (engine_checkout.py): who is waiting for the outcome, and for whom.
+    pending: Future[ReleaseOutcome] | None = None
+    pending_plan: ReleasePlan | None = None
+    assign_started: bool = False
+    assigned_at: float | None = None  # monotonic; for the release timeout
 
 
 @dataclass(frozen=True)
@@ -122,7 +133,7 @@ class _Failed:
     gone: bool = False
 
 
-class Station:
+class Station(CheckoutFlows):
     def __init__(
         self,
         *,
@@ -134,8 +145,13 @@ class Station:
         target: VaultTarget,
         adapters: AdapterRegistry,
         signing_key: Ed25519PrivateKey,
+        events: EventBus | None = None,
+        clock: ClockSync | None = None,
     ) -> None:
         self.settings = settings
+        self.events = events or EventBus()
+        # Decides whether a camera may be released (its clock is set from ours); None refuses all.
+        self.clock = clock
         self.journal, self.audit, self.store = journal, audit, store
         self.source, self.target, self.adapters = source, target, adapters
         self.signing_key = signing_key
@@ -169,6 +185,7 @@ class Station:
             partial.unlink()
         self._core = threading.Thread(target=self._loop, name="core", daemon=True)
         self._core.start()
+        self.events.start()
         self.deliverer.start()
         self.source.start(self.post)
 
@@ -183,6 +200,7 @@ class Station:
             if rt.adapter:
                 rt.adapter.close()
         self.target.close()
+        self.events.stop()
         self.audit.append(who=SYSTEM, what="station.stop", why="daemon stopping", device=self.settings.station_id)
         self.audit.close()
         self.journal.close()
@@ -261,6 +279,7 @@ class Station:
         with self._view_lock:
             self._slots[sid] = new
         log.info("slot %s: %s -[%s]-> %s%s", sid, old.state, event, new.state, f" ({reason})" if reason else "")
+        self.events.publish(SlotChanged(sid, new.state.value, new.camera_serial or old.camera_serial))
         return new
 
     def _on_arrived(self, ev: DeviceArrived) -> None:
@@ -309,18 +328,19 @@ class Station:
                 log.exception("slot %s: adapter close failed", sid)
         rt.adapter, rt.locator, rt.busy, rt.notice, rt.battery = None, None, None, None, None
         rt.battery_health = None
+        self._settle_gone(sid, why)
         slot = self._slots[sid]
         if slot.state not in OCCUPIED:
             return
         serial = slot.camera_serial or "unknown"
         if slot.state is S.ASSIGNED:
-            self.audit.append(who=SYSTEM, what="camera.checked_out", why="assigned camera taken",
-                              device=serial, details={"slot": sid, "wearer": rt.info.wearer_id if rt.info else None})
+            self._checked_out(sid, serial)
         elif slot.state is S.READY:
             self.audit.append(who=SYSTEM, what="camera.undocked_unassigned", why=why, device=serial,
                               result="alert", details={"slot": sid})
             self.alerts.raise_(f"undocked-unassigned:{serial}", Severity.WARN,
                                f"camera {serial} was taken from slot {sid} without check-out")
+            self._undocked_without_checkout(sid, serial)
         else:
             self.audit.append(who=SYSTEM, what="camera.removed", why=f"{why} while {slot.state}",
                               device=serial, result="interrupted", details={"slot": sid})
@@ -370,6 +390,7 @@ class Station:
         handler(sid, out)
 
     def _fault(self, sid: int, reason: str) -> None:
+        self._settle_gone(sid, reason)
         slot = self._slots[sid]
         self.audit.append(who=SYSTEM, what="slot.fault", why=reason, device=slot.camera_serial or "",
                           result="fault", details={"slot": sid, "state": slot.state.value})
@@ -379,6 +400,7 @@ class Station:
 
     def _after_identify(self, sid: int, info: CameraInfo) -> None:
         rt, slot = self._rt[sid], self._slots[sid]
+        info = self._identify_wearer(sid, info)  # the camera's last wearer, for check-in
         rt.info = info
         self.journal.upsert_camera(
             info.serial, model=info.model, firmware=info.firmware, vendor=info.vendor,
@@ -397,8 +419,10 @@ class Station:
         )
         if slot.state is S.ATTACHED:
             self._transition(sid, Event.IDENTIFY, serial=info.serial)
+            self._docked(sid, info, resumed=False)
             self._start_offload(sid)
             return
+        self._docked(sid, info, resumed=True)
         self._resume(sid)
 
     def _resume(self, sid: int) -> None:
@@ -492,6 +516,7 @@ class Station:
                 self._transition(sid, Event.CHARGED)
                 self.audit.append(who=SYSTEM, what="camera.ready", why="wiped; this camera does not report its battery",
                                   device=self._slots[sid].camera_serial or "", details={"slot": sid, "battery": None})
+                self._ready(sid, None)
             return
         self._submit(sid, "battery", rt.adapter.battery)
 
@@ -505,12 +530,14 @@ class Station:
                 self.audit.append(who=SYSTEM, what="camera.ready", why="wiped and charged",
                                   device=self._slots[sid].camera_serial or "",
                                   details={"slot": sid, "battery": battery.percent})
+                self._ready(sid, battery.percent)
             else:
                 rt.notice = f"charging ({battery.percent}%)"
         rt.retry_at = time.monotonic() + self.settings.battery_poll_s
 
     def _tick(self) -> None:
         now = time.monotonic()
+        self._checkout_tick(now)  # deferred check-outs, release timeouts (engine_checkout.py)
         for sid, slot in self._slots.items():
             rt = self._rt[sid]
             if rt.adapter is None or rt.busy or now < rt.retry_at or rt.info is None:
@@ -521,22 +548,3 @@ class Station:
                 self._start_wipe(sid)
             elif slot.state in (S.CHARGING, S.READY, S.ASSIGNED):
                 self._poll_battery(sid)
-
-    # --- domain actions (called through ``call``) -------------------------------------------
-    def assign(self, sid: int, wearer: Wearer, who: str) -> None:
-        """Configure a READY camera for its next wearer (runs on the core thread)."""
-        slot, rt = self._slots[sid], self._rt[sid]
-        if slot.state is not S.READY or rt.adapter is None:
-            raise ValueError(f"slot {sid} has no ready camera (state {slot.state})")
-        self.audit.append(who=who, what="camera.assign", why="check-out", device=slot.camera_serial or "",
-                          result="started", details={"slot": sid, "wearer": wearer.officer_id})
-        caps = rt.adapter.manifest.capabilities
-        if Capability.SET_WEARER in caps:
-            rt.adapter.set_wearer(wearer)
-        if Capability.SET_CLOCK in caps:
-            rt.adapter.set_clock(utcnow())
-        if rt.info is not None:
-            rt.info = CameraInfo(**{**rt.info.__dict__, "wearer_id": wearer.officer_id})
-        self._transition(sid, Event.ASSIGN)
-        self.audit.append(who=who, what="camera.assign", why="check-out", device=slot.camera_serial or "",
-                          result="assigned", details={"slot": sid, "wearer": wearer.officer_id})
