@@ -189,6 +189,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from health.cli import cmd_status as status
+
+    return status(_load(args.config), args.json)
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from health.cli import cmd_ack, cmd_alerts
+
+    cfg = _load(args.config)
+    if args.alerts_command == "ack":
+        return cmd_ack(cfg, args.id, args.by)
+    return cmd_alerts(cfg, args.json)
+
+
 def cmd_slots(args: argparse.Namespace) -> int:
     from station.app import StatePaths
     from station.journal import Journal
@@ -247,6 +262,22 @@ def build_parser() -> argparse.ArgumentParser:
     sl.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     sl.add_argument("--json", action="store_true")
     sl.set_defaults(fn=cmd_slots)
+
+    st = sub.add_parser("status", help="dock health: checks, slots, backlog, alerts (exit 0 ok, 1 warn, 2 critical)")
+    st.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(fn=cmd_status)
+
+    al = sub.add_parser("alerts", help="open alerts; `alerts ack ID --by NAME` acknowledges one")
+    al.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    al.add_argument("--json", action="store_true")
+    al.set_defaults(fn=cmd_alerts, alerts_command="list")
+    alsub = al.add_subparsers(dest="alerts_command")
+    ack = alsub.add_parser("ack", help="acknowledge an alert (logged in the audit log with your name)")
+    ack.add_argument("id", type=int)
+    ack.add_argument("--by", required=True, help="who acknowledges (staff name)")
+    # SUPPRESS: a --config given before "ack" is not overwritten by this one's default.
+    ack.add_argument("--config", type=Path, default=argparse.SUPPRESS)
     return p
 
 
