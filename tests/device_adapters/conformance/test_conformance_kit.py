@@ -4,6 +4,7 @@ against every bundled adapter and the example out-of-tree adapter installed with
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,9 +36,11 @@ def test_bundled_adapters_pass_the_kit(tmp_path: Path) -> None:
 
 def test_example_adapter_installs_is_discovered_and_passes(tmp_path: Path) -> None:
     site = tmp_path / "site"
+    # A copy, so the build leaves no build/ or egg-info in the source tree.
+    source = shutil.copytree(EXAMPLE, tmp_path / "src", ignore=shutil.ignore_patterns("build", "*.egg-info"))
     pip = subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--no-index",
-         "--target", str(site), str(EXAMPLE)],
+         "--target", str(site), str(source)],
         capture_output=True, text=True, timeout=300,
     )
     assert pip.returncode == 0, pip.stderr[-3000:]
