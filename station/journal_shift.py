@@ -187,6 +187,12 @@ class ShiftJournal:
                           (camera_serial, AssignmentState.ASSIGNED, AssignmentState.CHECKED_OUT))
         return AssignmentRow(*rows[0]) if rows else None
 
+    def live_assignment_for_wearer(self, wearer_id: str) -> AssignmentRow | None:
+        rows = self._rows(f"SELECT {_ASSIGN_COLS} FROM assignments WHERE wearer_id=? AND state IN (?, ?)"
+                          " ORDER BY id DESC LIMIT 1",
+                          (wearer_id, AssignmentState.ASSIGNED, AssignmentState.CHECKED_OUT))
+        return AssignmentRow(*rows[0]) if rows else None
+
     def end_assignment(self, assignment_id: int, state: str, reason: str) -> None:
         now = iso(utcnow())
         with self._tx() as db:
@@ -283,9 +289,17 @@ class ShiftJournal:
         return TagRow(*row)
 
     # --- manifest revisions -----------------------------------------------------------------------
-    def record_manifest(self, recording_id: str, tag_revision: int, document: bytes) -> int:
-        """Keep a signed manifest revision; returns its number (1 for the offload's)."""
+    def record_manifest(self, recording_id: str, tag_revision: int, document: bytes, *,
+                        requeue: bool = False) -> int:
+        """Keep a signed manifest revision; returns its number (1 for the offload's).
+
+        ``requeue``: in the same transaction, a recording the vault already confirmed goes back
+        to the outbox, which then sends the new manifest (the payload is already there).
+        """
         with self._tx() as db:
+            if requeue:
+                db.execute("UPDATE recordings SET vault_status='queued', updated_at=? WHERE id=?"
+                           " AND vault_status='confirmed'", (iso(utcnow()), recording_id))
             (latest,) = db.execute("SELECT coalesce(max(revision), 0) FROM manifests WHERE recording_id=?",
                                    (recording_id,)).fetchone()
             revision = int(latest) + 1
