@@ -142,3 +142,6 @@ class UMockDock:
             self.tb.remove_device(path)
         for node in p.nodes:
             (self.root / "dev" / node).unlink(missing_ok=True)
+            # umockdev leaves these links dangling; a stale one breaks re-using the disk name.
+            for links in ("sys/block", "sys/class/block"):
+                (self.root / links / node).unlink(missing_ok=True)
