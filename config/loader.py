@@ -27,15 +27,21 @@ from config.model import (
     AdapterHealth,
     AdaptersConfig,
     BacklogHealth,
+    BadgeConfig,
     BatteryHealth,
+    CheckoutConfig,
     ClockHealth,
     CpuHealth,
     DockConfig,
+    FirmwareRule,
     HealthConfig,
     HubPort,
     KeysConfig,
     MemoryHealth,
+    PinLockoutConfig,
     Policies,
+    RecordingPolicyConfig,
+    RosterConfig,
     SftpConfig,
     SlotConfig,
     SlotHealth,
@@ -265,6 +271,27 @@ def _health(data: Mapping[str, Any], base: Path) -> HealthConfig:
     return HealthConfig(**values)
 
 
+def _roster(data: Mapping[str, Any], base: Path) -> RosterConfig:
+    values: dict[str, Any] = dict(data)
+    if "file" in values:
+        values["file"] = _resolve(base, values["file"])
+    return RosterConfig(**values)
+
+
+def _checkout(data: Mapping[str, Any], base: Path) -> CheckoutConfig:
+    # Every key has a dataclass default; the schema allows exactly the field names.
+    values: dict[str, Any] = {k: v for k, v in data.items()
+                              if k not in ("firmware_current", "pin_lockout", "recording_policy", "badge")}
+    values["firmware_current"] = tuple(FirmwareRule(**r) for r in data.get("firmware_current", ()))
+    values["pin_lockout"] = PinLockoutConfig(**data.get("pin_lockout", {}))
+    values["recording_policy"] = RecordingPolicyConfig(**data.get("recording_policy", {}))
+    badge = dict(data.get("badge", {}))
+    if "device" in badge:
+        badge["device"] = _resolve(base, badge["device"])
+    values["badge"] = BadgeConfig(**badge)
+    return CheckoutConfig(**values)
+
+
 def _build(data: Mapping[str, Any], file: Path) -> StationConfig:
     base = file.parent
     station = data["station"]
@@ -319,6 +346,8 @@ def _build(data: Mapping[str, Any], file: Path) -> StationConfig:
         source_file=file,
         health=_health(data.get("health", {}), base),
         adapters=_adapters(data.get("adapters", {}), base),
+        roster=_roster(data["roster"], base) if "roster" in data else None,
+        checkout=_checkout(data.get("checkout", {}), base),
     )
 
 
@@ -336,6 +365,37 @@ def _adapters(data: Mapping[str, Any], base: Path) -> AdaptersConfig:
 
 
 # --- checks beyond the schema ------------------------------------------------------------------
+
+
+def _shift_problems(cfg: StationConfig, *, check_files: bool) -> list[_Problem]:
+    from station.keys import parse_public_key_text
+    from station.roster import RosterError, parse_roster
+
+    problems: list[_Problem] = []
+    models = [rule.model for rule in cfg.checkout.firmware_current]
+    for i, model in enumerate(models):
+        if model in models[:i]:
+            problems.append((("checkout", "firmware_current", i, "model"), f"model {model!r} is listed twice"))
+    roster = cfg.roster
+    if roster is None:
+        return problems
+    if roster.public_key is not None:
+        try:
+            parse_public_key_text(roster.public_key)
+        except ValueError as exc:
+            problems.append((("roster", "public_key"), str(exc)))
+    if roster.source == "vault" and cfg.vault.target != "local":
+        # Only the local vault can be read back today; the SFTP target has no fetch yet.
+        problems.append((("roster", "source"), "a vault roster needs vault.target 'local' in this build"))
+    if check_files and roster.source == "file" and roster.file is not None:
+        # A broken roster would lock every officer out at shift change: refuse to start instead.
+        try:
+            parse_roster(roster.file.read_bytes(), str(roster.file))
+        except OSError as exc:
+            problems.append((("roster", "file"), f"cannot read {roster.file}: {exc.strerror or exc}"))
+        except RosterError as exc:
+            problems.append((("roster", "file"), str(exc)))
+    return problems
 
 
 def _semantic_problems(cfg: StationConfig, *, check_files: bool) -> list[_Problem]:
@@ -396,6 +456,8 @@ def _semantic_problems(cfg: StationConfig, *, check_files: bool) -> list[_Proble
     if len(os.fsencode(cfg.api_socket)) > _MAX_SOCKET_PATH:
         where: KeyPath = ("health", "socket") if cfg.health.socket else ("state_dir",)
         problems.append((where, f"local API socket path {cfg.api_socket} is longer than {_MAX_SOCKET_PATH} bytes"))
+
+    problems += _shift_problems(cfg, check_files=check_files)
 
     if check_files:
         if cfg.health.http is not None:

@@ -21,6 +21,11 @@ WipeAfter = Literal["local_verified", "vault_confirmed"]
 HealthAuthMode = Literal["token", "basic"]
 ClockSource = Literal["auto", "timedatectl", "chrony", "none"]
 
+RosterSourceKind = Literal["file", "vault"]
+CheckoutPolicy = Literal["pool", "personal"]
+ClockSyncSource = Literal["auto", "timedatectl", "chrony", "kernel"]
+BadgeSource = Literal["none", "evdev"]
+
 DEFAULT_TIMEZONE = "Europe/Amsterdam"
 DEFAULT_LANGUAGE: Language = "nl"
 DEFAULT_RESERVE_MB = 2048
@@ -133,6 +138,59 @@ class Policies:
     chunk_kib: int = 1024
     step_timeout_s: int = 600
     store_readback: bool = False
+
+
+@dataclass(frozen=True)
+class RosterConfig:
+    """Who may take cameras: a YAML file on the dock, or one in the vault signed by ``public_key``."""
+
+    source: RosterSourceKind
+    file: Path | None = None
+    vault_path: str | None = None  # relative to the vault root; the signature is <vault_path>.sig
+    public_key: str | None = None  # "ed25519:..." of the municipality's roster signing key
+    refresh_minutes: float = 15
+
+
+@dataclass(frozen=True)
+class PinLockoutConfig:
+    attempts: int = 5  # wrong PINs within `minutes` ...
+    minutes: float = 15  # ... lock the personnel number for this long
+
+
+@dataclass(frozen=True)
+class RecordingPolicyConfig:
+    """Pushed to the camera at check-out (where it supports push_settings)."""
+
+    prebuffer_s: int = 30
+    prebuffer_audio: bool = False
+    warning_tone: bool = True
+    warning_led: bool = True
+
+
+@dataclass(frozen=True)
+class BadgeConfig:
+    source: BadgeSource = "none"
+    device: Path | None = None  # the reader's evdev node, e.g. /dev/input/by-id/usb-...-event-kbd
+
+
+@dataclass(frozen=True)
+class FirmwareRule:
+    model: str
+    version: str
+
+
+@dataclass(frozen=True)
+class CheckoutConfig:
+    policy: CheckoutPolicy = "pool"
+    # Cameras of a listed model are handed out only with exactly this firmware.
+    firmware_current: tuple[FirmwareRule, ...] = ()
+    release_timeout_s: float = 120
+    checkin_timeout_minutes: float = 30
+    clock_sync: ClockSyncSource = "auto"
+    locate: bool = True
+    pin_lockout: PinLockoutConfig = PinLockoutConfig()
+    recording_policy: RecordingPolicyConfig = RecordingPolicyConfig()
+    badge: BadgeConfig = BadgeConfig()
 
 
 @dataclass(frozen=True)
@@ -250,6 +308,8 @@ class StationConfig:
     source_file: Path
     health: HealthConfig = HealthConfig()
     adapters: AdaptersConfig = AdaptersConfig()
+    roster: RosterConfig | None = None  # None: nobody can check out a camera
+    checkout: CheckoutConfig = CheckoutConfig()
 
     @property
     def api_socket(self) -> Path:
