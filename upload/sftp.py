@@ -12,7 +12,7 @@ import collections
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 import paramiko
 
@@ -135,6 +135,48 @@ NextRange = Callable[[], tuple[int, int] | None]
 Sink = Callable[[int, memoryview], bool]
 
 
+T = TypeVar("T")
+
+
+class Pending(Generic[T]):
+    """A request on the wire; ``result()`` waits for its answer (once)."""
+
+    def __init__(self, session: SftpSession, rid: int, op: str, path: str,
+                 parse: Callable[[int, _Reader], T]) -> None:
+        self.session, self.rid, self.op, self.path, self.parse = session, rid, op, path, parse
+
+    def result(self) -> T:
+        kind, r = self.session._response(self.rid)
+        if kind == STATUS:
+            code = r.u32()
+            if code != FX_OK:
+                if code == FX_NO_SUCH_FILE and self.parse is _attrs_or_none:
+                    return None  # type: ignore[return-value]
+                raise SftpError(code, r.string().decode("utf-8", "replace"), self.op, self.path)
+        return self.parse(kind, r)
+
+
+def _ok(kind: int, r: _Reader) -> None:
+    if kind != STATUS:
+        raise ProtocolError(f"unexpected reply type {kind}")
+
+
+def _handle(kind: int, r: _Reader) -> bytes:
+    if kind != HANDLE:
+        raise ProtocolError(f"expected a handle, got reply type {kind}")
+    return r.string()
+
+
+def _attrs(kind: int, r: _Reader) -> Attrs:
+    if kind != ATTRS:
+        raise ProtocolError(f"expected attributes, got reply type {kind}")
+    return r.attrs()
+
+
+def _attrs_or_none(kind: int, r: _Reader) -> Attrs | None:
+    return _attrs(kind, r)
+
+
 class SftpSession:
     """One SFTP subsystem on its own channel; used by one thread at a time."""
 
@@ -243,42 +285,57 @@ class SftpSession:
         return extension in self.extensions
 
     # --- operations ----------------------------------------------------------------------
+    # Each request is sent at once and answered by ``Pending.result()``: callers send several
+    # before collecting any, so a sequence of requests costs one round trip, not one each. The
+    # server executes requests in the order sent.
+    def _pending(self, kind: int, body: bytes, op: str, path: str, parse: Callable[[int, _Reader], T]) -> Pending[T]:
+        return Pending(self, self._send(kind, body), op, path, parse)
+
+    def stat_async(self, path: str) -> Pending[Attrs | None]:
+        return self._pending(STAT, _string(path.encode()), "stat", path, _attrs_or_none)
+
+    def mkdir_async(self, path: str, mode: int = 0o750) -> Pending[None]:
+        body = _string(path.encode()) + _U32.pack(ATTR_PERMISSIONS) + _U32.pack(mode)
+        return self._pending(MKDIR, body, "mkdir", path, _ok)
+
+    def open_async(self, path: str, flags: int, mode: int = 0o640) -> Pending[bytes]:
+        body = _string(path.encode()) + _U32.pack(flags) + _U32.pack(ATTR_PERMISSIONS) + _U32.pack(mode)
+        return self._pending(OPEN, body, "open", path, _handle)
+
+    def close_async(self, handle: bytes, path: str = "") -> Pending[None]:
+        return self._pending(CLOSE, _string(handle), "close", path, _ok)
+
+    def fstat_async(self, handle: bytes, path: str = "") -> Pending[Attrs]:
+        return self._pending(FSTAT, _string(handle), "fstat", path, _attrs)
+
+    def fsync_async(self, handle: bytes, path: str = "") -> Pending[None]:
+        return self._pending(EXTENDED, _string(b"fsync@openssh.com") + _string(handle), "fsync", path, _ok)
+
+    def write_async(self, handle: bytes, offset: int, data: bytes, path: str = "") -> Pending[None]:
+        """One WRITE of a small buffer (up to one SSH packet); bulk data goes through write_ranges."""
+        return self._pending(WRITE, _string(handle) + _U64.pack(offset) + _string(data), "write", path, _ok)
+
     def stat(self, path: str) -> Attrs | None:
         """Attributes of ``path``, or None when it does not exist."""
-        try:
-            kind, r = self._call(STAT, _string(path.encode()), "stat", path)
-        except SftpError as exc:
-            if exc.code == FX_NO_SUCH_FILE:
-                return None
-            raise
-        if kind != ATTRS:
-            raise ProtocolError(f"stat: unexpected reply type {kind}")
-        return r.attrs()
+        return self.stat_async(path).result()
 
     def mkdir(self, path: str, mode: int = 0o750) -> None:
-        self._status(MKDIR, _string(path.encode()) + _U32.pack(ATTR_PERMISSIONS) + _U32.pack(mode), "mkdir", path)
+        self.mkdir_async(path, mode).result()
 
     def open(self, path: str, flags: int, mode: int = 0o640) -> bytes:
-        body = _string(path.encode()) + _U32.pack(flags) + _U32.pack(ATTR_PERMISSIONS) + _U32.pack(mode)
-        kind, r = self._call(OPEN, body, "open", path)
-        if kind != HANDLE:
-            raise ProtocolError(f"open: unexpected reply type {kind}")
-        return r.string()
+        return self.open_async(path, flags, mode).result()
 
     def close_handle(self, handle: bytes, path: str = "") -> None:
-        self._status(CLOSE, _string(handle), "close", path)
+        self.close_async(handle, path).result()
 
     def fstat(self, handle: bytes, path: str = "") -> Attrs:
-        kind, r = self._call(FSTAT, _string(handle), "fstat", path)
-        if kind != ATTRS:
-            raise ProtocolError(f"fstat: unexpected reply type {kind}")
-        return r.attrs()
+        return self.fstat_async(handle, path).result()
 
     def truncate(self, handle: bytes, size: int, path: str = "") -> None:
         self._status(FSETSTAT, _string(handle) + _U32.pack(ATTR_SIZE) + _U64.pack(size), "truncate", path)
 
     def fsync(self, handle: bytes, path: str = "") -> None:
-        self._status(EXTENDED, _string(b"fsync@openssh.com") + _string(handle), "fsync", path)
+        self.fsync_async(handle, path).result()
 
     def posix_rename(self, old: str, new: str) -> None:
         body = _string(b"posix-rename@openssh.com") + _string(old.encode()) + _string(new.encode())

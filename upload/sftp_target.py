@@ -40,6 +40,7 @@ from upload.sftp import (
     OPEN_READ,
     OPEN_TRUNC,
     OPEN_WRITE,
+    Attrs,
     ProtocolError,
     SftpError,
     SftpSession,
@@ -72,14 +73,37 @@ class _Connection:
         self.known_dirs: set[str] = set()
 
     def session(self, i: int = 0) -> SftpSession:
-        while len(self.sessions) <= i:
-            s = SftpSession.start(self.transport, io_timeout=self.io_timeout)
-            missing = [e for e in REQUIRED_EXTENSIONS if not s.has(e)]
-            if missing:
-                raise VaultError(f"vault SFTP server lacks {', '.join(missing)}", permanent=True,
-                                 alert=VaultAlert.PERMISSION)
-            self.sessions.append(s)
+        self.open_sessions(i + 1)
         return self.sessions[i]
+
+    def open_sessions(self, n: int) -> None:
+        """Have ``n`` SFTP channels; missing ones are opened at the same time (each costs round trips)."""
+        missing = n - len(self.sessions)
+        if missing <= 0:
+            return
+        opened: list[SftpSession] = []
+        errors: list[BaseException] = []
+
+        def start() -> None:
+            try:
+                opened.append(SftpSession.start(self.transport, io_timeout=self.io_timeout))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start, daemon=True) for _ in range(missing - 1)]
+        for t in threads:
+            t.start()
+        start()
+        for t in threads:
+            t.join()
+        self.sessions += opened
+        if errors:
+            raise errors[0]
+        for session in opened:
+            lacking = [e for e in REQUIRED_EXTENSIONS if not session.has(e)]
+            if lacking:
+                raise VaultError(f"vault SFTP server lacks {', '.join(lacking)}", permanent=True,
+                                 alert=VaultAlert.PERMISSION)
 
     def alive(self) -> bool:
         return self.transport.is_active()
@@ -184,45 +208,56 @@ def classify(exc: BaseException, where: str) -> VaultError | None:
 
 
 class _Delivery:
+    """One item onto one connection. Requests are pipelined wherever the protocol allows: over a
+    WAN every round trip costs as much as sending a couple of megabytes."""
+
     def __init__(self, conn: _Connection, item: DeliveryItem, options: SftpOptions, pacer: Pacer | None) -> None:
         self.conn, self.item, self.options, self.pacer = conn, item, options, pacer
         self.s = conn.session(0)
         self.dir = posixpath.join(options.root, relative_dir(item))
         self.final = posixpath.join(self.dir, item.payload_name)
+        self.partial = self.final + ".partial"
         self.manifest = posixpath.join(self.dir, item.manifest_name)
 
     def run(self) -> VaultReceipt:
-        item = self.item
-        self._makedirs(self.dir)
-        present = self._complete_in_vault()
+        item, s = self.item, self.s
+        self._makedirs()
+        final, partial, manifest = (s.stat_async(p) for p in (self.final, self.partial, self.manifest))
+        final_attrs, partial_attrs, manifest_attrs = final.result(), partial.result(), manifest.result()
+        present = self._complete_in_vault(final_attrs)
         if not present:
-            self._send_payload()
-        manifest_present = self._send_manifest()
+            self._send_payload(partial_attrs)
+        manifest_present = self._send_manifest(manifest_attrs)
         return VaultReceipt(self.final, self.manifest, item.payload_sha256, item.payload_size,
                             present and manifest_present)
 
     # --- checks --------------------------------------------------------------------------
-    def _makedirs(self, path: str) -> None:
-        if path in self.conn.known_dirs:
+    def _makedirs(self) -> None:
+        """mkdir -p in one round trip: every level at once (existing ones just fail), then a stat."""
+        if self.dir in self.conn.known_dirs:
             return
-        attrs = self.s.stat(path)
-        if attrs is None:
-            parent = posixpath.dirname(path)
-            if parent and parent != path:
-                self._makedirs(parent)
+        root = self.options.root.rstrip("/")
+        levels = [root + "/" + "/".join(self.dir[len(root):].strip("/").split("/")[: i + 1])
+                  for i in range(self.dir[len(root):].strip("/").count("/") + 1)]
+        made = [self.s.mkdir_async(p) for p in levels]
+        check = self.s.stat_async(self.dir)
+        errors: list[SftpError] = []
+        for m in made:
             try:
-                self.s.mkdir(path)
-            except SftpError:
-                attrs = self.s.stat(path)  # made meanwhile by another delivery?
-                if attrs is None or not attrs.is_dir:
-                    raise
-        elif not attrs.is_dir:
-            raise VaultError(f"{path} in the vault is not a directory", permanent=True, alert=VaultAlert.PERMISSION)
-        self.conn.known_dirs.add(path)
+                m.result()
+            except SftpError as exc:
+                errors.append(exc)  # most say "exists"; a refusal matters only if the folder is missing
+        attrs = check.result()
+        if attrs is None or not attrs.is_dir:
+            if attrs is not None:
+                raise VaultError(f"{self.dir} in the vault is not a directory", permanent=True,
+                                 alert=VaultAlert.PERMISSION)
+            denied = [e for e in errors if e.code == FX_PERMISSION_DENIED]
+            raise (denied or errors or [SftpError(FX_FAILURE, "", "mkdir", self.dir)])[-1]
+        self.conn.known_dirs.add(self.dir)
 
-    def _complete_in_vault(self) -> bool:
+    def _complete_in_vault(self, attrs: Attrs | None) -> bool:
         """Is the final payload there and right? A wrong one is replaced by the upload that follows."""
-        attrs = self.s.stat(self.final)
         if attrs is None:
             return False
         if attrs.size != self.item.payload_size:
@@ -249,9 +284,8 @@ class _Delivery:
             self.s.close_handle(handle, path)
         return h.hexdigest()
 
-    def _verified_prefix(self, partial: str, src: io.FileIO) -> int:
-        """Length of the leading part of ``partial`` that reads back equal to the local file."""
-        attrs = self.s.stat(partial)
+    def _verified_prefix(self, attrs: Attrs | None, src: io.FileIO) -> int:
+        """Length of the leading part of the .partial that reads back equal to the local file."""
         if attrs is None or not attrs.size:
             return 0
         end = min(attrs.size, self.item.payload_size)
@@ -264,38 +298,37 @@ class _Delivery:
             good[0] = offset + len(data)
             return True
 
-        handle = self.s.open(partial, OPEN_READ)
+        handle = self.s.open(self.partial, OPEN_READ)
         try:
-            self.s.read_ranges(handle, 0, end, compare, path=partial, in_flight=self.options.in_flight)
+            self.s.read_ranges(handle, 0, end, compare, path=self.partial, in_flight=self.options.in_flight)
         finally:
-            self.s.close_handle(handle, partial)
+            self.s.close_handle(handle, self.partial)
         return good[0]
 
     # --- payload -------------------------------------------------------------------------
-    def _send_payload(self) -> None:
-        item, s = self.item, self.s
-        partial = self.final + ".partial"
+    def _send_payload(self, partial_attrs: Attrs | None) -> None:
+        item, s, partial = self.item, self.s, self.partial
         size = item.payload_size
         try:
             src = io.FileIO(item.payload_path, "rb")
         except OSError as exc:
             raise VaultError(f"{item.recording_id}: cannot read the stored copy: {exc}") from exc
         with src:
-            start = self._verified_prefix(partial, src)
-            if start:
-                log.info("%s: resuming %s at %d of %d bytes", item.recording_id, partial, start, size)
-            else:
-                handle = s.open(partial, OPEN_WRITE | OPEN_CREAT | OPEN_TRUNC)
-                s.close_handle(handle, partial)
-            if start < size:
-                self._write(partial, start, size)
-        handle = s.open(partial, OPEN_WRITE)
+            start = self._verified_prefix(partial_attrs, src)
+        if start:
+            log.info("%s: resuming %s at %d of %d bytes", item.recording_id, partial, start, size)
+        # Channel 0's handle stays open to the end: the upload's fsync and size check go through it.
+        handle = s.open(partial, OPEN_WRITE | OPEN_CREAT | (0 if start else OPEN_TRUNC))
         try:
+            if start < size:
+                self._write(handle, start, size)
             attrs = s.fstat(handle, partial)
             if attrs.size is not None and attrs.size > size:
                 s.truncate(handle, size, partial)
-            s.fsync(handle, partial)
-            attrs = s.fstat(handle, partial)
+            # fsync covers writes through every channel: they were all acknowledged before this.
+            synced, stat = s.fsync_async(handle, partial), s.fstat_async(handle, partial)
+            synced.result()
+            attrs = stat.result()
         finally:
             s.close_handle(handle, partial)
         if attrs.size != size:
@@ -308,28 +341,25 @@ class _Delivery:
         crash_point("sftp.before_rename")
         s.posix_rename(partial, self.final)
 
-    def _write(self, partial: str, start: int, size: int) -> None:
-        s0 = self.s
-        probe = s0.open(partial, OPEN_WRITE)
-        step = s0.request_size(probe)
-        s0.close_handle(probe, partial)
+    def _write(self, handle0: bytes, start: int, size: int) -> None:
+        partial = self.partial
+        step = self.s.request_size(handle0)
         requests = -(-(size - start) // step)
         streams = max(1, min(self.options.streams, requests // MIN_REQUESTS_PER_STREAM))
+        self.conn.open_sessions(streams)
         cursor = _Cursor(start, size, step)
         errors: list[BaseException] = []
-        for i in range(streams):
-            self.conn.session(i)  # open every channel here, not racing in the lanes
 
         def lane(i: int) -> None:
             try:
                 s = self.conn.session(i)
-                handle = s.open(partial, OPEN_WRITE)
+                handle = handle0 if i == 0 else s.open(partial, OPEN_WRITE)
                 try:
                     with io.FileIO(self.item.payload_path, "rb") as src:
                         s.write_ranges(handle, src, cursor, path=partial, pace=self._pace,
                                        in_flight=self.options.in_flight)
                 finally:
-                    if not errors:
+                    if i and not errors:
                         s.close_handle(handle, partial)
             except BaseException as exc:
                 cursor.stopped = True
@@ -366,29 +396,30 @@ class _Delivery:
                              permanent=True, alert=VaultAlert.FULL) from exc
 
     # --- manifest ------------------------------------------------------------------------
-    def _send_manifest(self) -> bool:
+    def _send_manifest(self, attrs: Attrs | None) -> bool:
         """Put the manifest (last); True when the vault already held exactly this manifest."""
         data = self.item.manifest_path.read_bytes()
-        if self._read_small(self.manifest, len(data)) == data:
+        if attrs is not None and attrs.size == len(data) and self._read_small(self.manifest, len(data)) == data:
             return True
-        partial = self.manifest + ".partial"
-        s = self.s
+        s, partial = self.s, self.manifest + ".partial"
+        if len(data) > s.sender.max_data - 64:
+            raise VaultError(f"{self.item.manifest_name} is too large ({len(data)} bytes)")
         handle = s.open(partial, OPEN_WRITE | OPEN_CREAT | OPEN_TRUNC)
-        try:
-            s.write_ranges(handle, _BytesSource(data), _Cursor(0, len(data), s.request_size(handle)), path=partial)
-            s.fsync(handle, partial)
-        finally:
-            s.close_handle(handle, partial)
-        if self._read_small(partial, len(data)) != data:
+        wrote = s.write_async(handle, 0, data, partial)
+        synced, stat, closed = s.fsync_async(handle, partial), s.fstat_async(handle, partial), s.close_async(handle)
+        wrote.result()
+        synced.result()
+        size = stat.result().size
+        closed.result()
+        if size != len(data):
+            raise VaultError(f"{partial} has {size} bytes, expected {len(data)}")
+        if self.options.confirm == "readback" and self._read_small(partial, len(data)) != data:
             raise VaultError(f"{partial} does not read back as written")
         crash_point("sftp.manifest_rename")
         s.posix_rename(partial, self.manifest)
         return False
 
     def _read_small(self, path: str, expected: int) -> bytes | None:
-        attrs = self.s.stat(path)
-        if attrs is None or attrs.size != expected:
-            return None
         out = bytearray()
 
         def collect(_offset: int, data: memoryview) -> bool:
@@ -401,25 +432,6 @@ class _Delivery:
         finally:
             self.s.close_handle(handle, path)
         return bytes(out)
-
-
-class _BytesSource:
-    """The file interface write_ranges needs, over bytes in memory."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._pos = 0
-
-    def seek(self, pos: int, whence: int = 0, /) -> int:
-        self._pos = pos
-        return pos
-
-    def readinto(self, view: memoryview) -> int:
-        chunk = self._data[self._pos:self._pos + len(view)]
-        view[: len(chunk)] = chunk
-        self._pos += len(chunk)
-        return len(chunk)
-
 
 
 class _Misconfigured(VaultTarget):
