@@ -101,8 +101,9 @@ class Reply:
 
 
 def http_get(url: str, *, user: str | None = None, password: str | None = None, token: str | None = None,
-             timeout: float = 10.0) -> Reply:
-    req = urllib.request.Request(url)
+             data: bytes | None = None, timeout: float = 10.0) -> Reply:
+    """GET (or POST, with ``data``) and return the reply whatever its status."""
+    req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
     if user is not None:
         creds = base64.b64encode(f"{user}:{password}".encode()).decode()
         req.add_header("Authorization", f"Basic {creds}")
