@@ -137,6 +137,7 @@ def build_station(
         store_readback=p.store_readback,
         slot_controllers=tuple((s.id, s.usb_ports[0].split("-")[0]) for s in cfg.slots),
         delivery=delivery_policy(cfg),
+        release_timeout_s=cfg.checkout.release_timeout_s,
     )
     station = Station(
         settings=settings,
@@ -148,7 +149,7 @@ def build_station(
         adapters=adapters,
         signing_key=load_signing_key(cfg.keys.signing_key),
         events=events,
-        clock=clock if clock is not None else make_clock_sync("auto"),
+        clock=clock if clock is not None else make_clock_sync(cfg.checkout.clock_sync),
     )
     if power is not None:
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import logging
 import signal
 import subprocess
@@ -33,15 +32,19 @@ def _load(path: Path):  # type: ignore[no-untyped-def]
 def cmd_run(args: argparse.Namespace) -> int:
     from station.app import build_station
     from station.sdnotify import Notifier, watchdog_interval_s
+    from station.shift_runtime import build_shift
     from station.watchdog import CoreWatchdog
 
     log = logging.getLogger("bodydock")
     cfg = _load(args.config)
     station = build_station(cfg)
+    shift = build_shift(cfg, station)  # check-out/check-in, roster, badge reader, control socket
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    shift.start()  # subscribed before the core starts: no docking event is missed
     station.start()
+    shift.serve()
     health = None
     try:
         # An edge like upload/: the web stack is imported only here, never by the core.
@@ -63,6 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         watchdog.stop()
     if health is not None:
         health.stop()
+    shift.stop()
     station.stop()
     notifier.close()
     return 0
@@ -204,24 +208,6 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return cmd_alerts(cfg, args.json)
 
 
-def cmd_slots(args: argparse.Namespace) -> int:
-    from station.app import StatePaths
-    from station.journal import Journal
-
-    cfg = _load(args.config)
-    journal = Journal(StatePaths.of(cfg.state_dir).journal)
-    slots = journal.load_slots()
-    journal.close()
-    rows = [{"slot": s.id, "state": s.state.value, "camera": s.camera_serial, "fault": s.fault_reason,
-             "since": s.since.isoformat() if s.since else None} for s in slots.values()]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for r in rows:
-            print(f"slot {r['slot']:>2}  {r['state']:<12} {r['camera'] or '-':<14} {r['fault'] or ''}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bodydock", description="Open docking station for body-worn cameras")
     p.add_argument("--version", action="version", version=f"bodydock {__version__}")
@@ -258,10 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--identity", type=Path, help="vault age identity: also decrypt and check the plaintext")
     ver.set_defaults(fn=cmd_verify)
 
-    sl = sub.add_parser("slots", help="show slot states from the journal")
-    sl.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    sl.add_argument("--json", action="store_true")
-    sl.set_defaults(fn=cmd_slots)
+    from station.cli_shift import add_parsers as add_shift_parsers
+
+    add_shift_parsers(sub, DEFAULT_CONFIG, _load)  # slots, checkout, checkin, roster
 
     st = sub.add_parser("status", help="dock health: checks, slots, backlog, alerts (exit 0 ok, 1 warn, 2 critical)")
     st.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
