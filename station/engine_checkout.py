@@ -244,7 +244,7 @@ class CheckoutFlows:
         return info
 
     def _docked(self, sid: int, info: CameraInfo, resumed: bool) -> None:
-        self.events.publish(CameraDocked(sid, info.serial, info.wearer_id, resumed))
+        self.events.publish(CameraDocked(sid, info.serial, info.wearer_id, resumed, self._slots[sid].state.value))
 
     def _ready(self, sid: int, battery: int | None) -> None:
         self.events.publish(CameraReady(sid, self._slots[sid].camera_serial or "", battery))

@@ -91,7 +91,8 @@ class CameraDocked:
     slot_id: int
     camera_serial: str
     wearer_id: str | None
-    resumed: bool
+    resumed: bool  # the station restarted with the camera in its slot
+    slot_state: str = ""  # where the slot's story continues (resumed only)
     at: datetime = field(default_factory=_now)
 
 

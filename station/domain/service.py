@@ -54,6 +54,11 @@ from station.timeutil import iso, parse_iso, utcnow
 log = logging.getLogger(__name__)
 
 
+# Slot states in which a camera found at start-up is still being taken in (a crash came between
+# docking and the check-in being recorded, or the check-in is in progress).
+_RETURNING = frozenset({"attached", "identified", "offloading", "verified", "wiping"})
+
+
 # --- errors ------------------------------------------------------------------------------------
 
 
@@ -337,8 +342,8 @@ class ShiftService:
     def _camera_docked(self, ev: CameraDocked) -> None:
         with self._lock:
             latest = self.journal.latest_checkin(ev.camera_serial)
-            if ev.resumed and (latest is None or latest.closed_at is not None):
-                return  # the station restarted with a camera in its slot: not a new check-in
+            if ev.resumed and (latest is None or latest.closed_at is not None) and ev.slot_state not in _RETURNING:
+                return  # restarted with a wiped (or handed-out) camera in its slot: not a check-in
             checkin = self.journal.open_checkin(ev.camera_serial, ev.slot_id, ev.wearer_id)
             self.journal.link_checkin_recordings(checkin)
             if latest is not None and latest.id == checkin.id:

@@ -117,3 +117,22 @@ def running_docks() -> Iterator[list[Dock]]:
     yield docks
     for d in docks:
         d.stop()
+
+
+def add_shift_config(env: StationEnv, roster_file: Path, checkout: str = "") -> None:
+    """Append roster and checkout sections to a test station's config."""
+    text = env.config_path.read_text()
+    text += f"roster: {{source: file, file: {roster_file}}}\n"
+    text += "checkout:\n  clock_sync: timedatectl\n" + "".join(f"  {line}\n" for line in checkout.splitlines())
+    env.config_path.write_text(text)
+
+
+def fake_timedatectl(bin_dir: Path, synced: bool) -> Path:
+    """A `timedatectl` test double on PATH: the test container has no systemd, so the real one
+    cannot answer; the provider still runs it as a real subprocess and parses its output."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    exe = bin_dir / "timedatectl"
+    value = "yes" if synced else "no"
+    exe.write_text(f"#!/bin/sh\nprintf 'NTP=yes\\nNTPSynchronized={value}\\n'\n")
+    exe.chmod(0o755)
+    return bin_dir
