@@ -259,7 +259,10 @@ class SftpSession:
 
     def _init(self) -> None:
         self.sender.flush()
+        # The limits request goes out with INIT instead of after VERSION: one round trip less.
+        # A server without the extension answers it with "unsupported", which is ignored.
         self.chan.sendall(_U32.pack(5) + bytes((INIT,)) + _U32.pack(3))
+        limits = self._send(EXTENDED, _string(b"limits@openssh.com"))
         kind, r = self._recv_packet()
         if kind != VERSION:
             raise ProtocolError(f"expected VERSION, got {kind}")
@@ -269,11 +272,9 @@ class SftpSession:
         while r.pos < len(r.data):
             name = r.string().decode("ascii", "replace")
             self.extensions[name] = r.string()
-        if "limits@openssh.com" in self.extensions:
-            self._read_limits()
-
-    def _read_limits(self) -> None:
-        _, r = self._call(EXTENDED, _string(b"limits@openssh.com"), "limits")
+        kind, r = self._response(limits)
+        if kind != EXTENDED_REPLY or "limits@openssh.com" not in self.extensions:
+            return
         r.u64()  # max packet length
         read_len, write_len = r.u64(), r.u64()
         if read_len:
@@ -338,11 +339,17 @@ class SftpSession:
         self.fsync_async(handle, path).result()
 
     def posix_rename(self, old: str, new: str) -> None:
+        self.rename_async(old, new).result()
+
+    def remove_async(self, path: str) -> Pending[None]:
+        return self._pending(REMOVE, _string(path.encode()), "remove", path, _ok)
+
+    def rename_async(self, old: str, new: str) -> Pending[None]:
         body = _string(b"posix-rename@openssh.com") + _string(old.encode()) + _string(new.encode())
-        self._status(EXTENDED, body, "rename", f"{old} -> {new}")
+        return self._pending(EXTENDED, body, "rename", f"{old} -> {new}", _ok)
 
     def remove(self, path: str) -> None:
-        self._status(REMOVE, _string(path.encode()), "remove", path)
+        self.remove_async(path).result()
 
     def statvfs(self, path: str) -> StatVfs:
         kind, r = self._call(EXTENDED, _string(b"statvfs@openssh.com") + _string(path.encode()), "statvfs", path)

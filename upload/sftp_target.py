@@ -22,7 +22,7 @@ import logging
 import posixpath
 import threading
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import paramiko
 
@@ -41,6 +41,7 @@ from upload.sftp import (
     OPEN_TRUNC,
     OPEN_WRITE,
     Attrs,
+    Pending,
     ProtocolError,
     SftpError,
     SftpSession,
@@ -71,13 +72,33 @@ class _Connection:
         self.io_timeout = io_timeout
         self.sessions: list[SftpSession] = []
         self.known_dirs: set[str] = set()
+        self._lock = threading.Lock()  # a delivery may open channels in the background
 
     def session(self, i: int = 0) -> SftpSession:
         self.open_sessions(i + 1)
         return self.sessions[i]
 
+    def open_sessions_in_background(self, n: int) -> threading.Thread | None:
+        if len(self.sessions) >= n:
+            return None
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self.open_sessions(n)
+            except BaseException as exc:
+                errors.append(exc)  # the lanes open them again and report the error
+
+        t = threading.Thread(target=run, name="sftp-open", daemon=True)
+        t.start()
+        return t
+
     def open_sessions(self, n: int) -> None:
         """Have ``n`` SFTP channels; missing ones are opened at the same time (each costs round trips)."""
+        with self._lock:
+            self._open_sessions(n)
+
+    def _open_sessions(self, n: int) -> None:
         missing = n - len(self.sessions)
         if missing <= 0:
             return
@@ -218,29 +239,46 @@ class _Delivery:
         self.final = posixpath.join(self.dir, item.payload_name)
         self.partial = self.final + ".partial"
         self.manifest = posixpath.join(self.dir, item.manifest_name)
+        self._opening: threading.Thread | None = None
+        self._manifest_data = b""
 
     def run(self) -> VaultReceipt:
         item, s = self.item, self.s
-        self._makedirs()
+        self._opening = self.conn.open_sessions_in_background(self._streams_for(item.payload_size))
+        # One round trip: mkdir -p, the three stats, and the manifest's .partial opened.
+        dirs = self._makedirs_async()
         final, partial, manifest = (s.stat_async(p) for p in (self.final, self.partial, self.manifest))
+        manifest_open = s.open_async(self.manifest_partial, OPEN_WRITE | OPEN_CREAT | OPEN_TRUNC)
+        self._check_dirs(dirs)
         final_attrs, partial_attrs, manifest_attrs = final.result(), partial.result(), manifest.result()
+        # The manifest is written now, while the payload goes; it only gets its final name last.
+        manifest_written = self._write_manifest(manifest_open.result())
         present = self._complete_in_vault(final_attrs)
         if not present:
             self._send_payload(partial_attrs)
-        manifest_present = self._send_manifest(manifest_attrs)
+        manifest_present = self._finish_manifest(manifest_attrs, manifest_written)
         return VaultReceipt(self.final, self.manifest, item.payload_sha256, item.payload_size,
                             present and manifest_present)
 
+    def _streams_for(self, size: int) -> int:
+        requests = -(-size // max(1, self.s.write_length))
+        return max(1, min(self.options.streams, requests // MIN_REQUESTS_PER_STREAM))
+
     # --- checks --------------------------------------------------------------------------
-    def _makedirs(self) -> None:
-        """mkdir -p in one round trip: every level at once (existing ones just fail), then a stat."""
+    def _makedirs_async(self) -> tuple[list[Pending[None]], Pending[Attrs | None]] | None:
+        """mkdir -p in the same round trip as what follows: every level at once (existing ones just
+        fail), then a stat that says whether the folder is there."""
         if self.dir in self.conn.known_dirs:
-            return
+            return None
         root = self.options.root.rstrip("/")
-        levels = [root + "/" + "/".join(self.dir[len(root):].strip("/").split("/")[: i + 1])
-                  for i in range(self.dir[len(root):].strip("/").count("/") + 1)]
-        made = [self.s.mkdir_async(p) for p in levels]
-        check = self.s.stat_async(self.dir)
+        parts = self.dir[len(root):].strip("/").split("/")
+        levels = [root + "/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+        return [self.s.mkdir_async(p) for p in levels], self.s.stat_async(self.dir)
+
+    def _check_dirs(self, pending: tuple[list[Pending[None]], Pending[Attrs | None]] | None) -> None:
+        if pending is None:
+            return
+        made, check = pending
         errors: list[SftpError] = []
         for m in made:
             try:
@@ -319,18 +357,21 @@ class _Delivery:
             log.info("%s: resuming %s at %d of %d bytes", item.recording_id, partial, start, size)
         # Channel 0's handle stays open to the end: the upload's fsync and size check go through it.
         handle = s.open(partial, OPEN_WRITE | OPEN_CREAT | (0 if start else OPEN_TRUNC))
+        closed = False
         try:
+            if start and partial_attrs is not None and (partial_attrs.size or 0) > size:
+                s.truncate(handle, size, partial)  # an older, longer attempt
             if start < size:
                 self._write(handle, start, size)
-            attrs = s.fstat(handle, partial)
-            if attrs.size is not None and attrs.size > size:
-                s.truncate(handle, size, partial)
             # fsync covers writes through every channel: they were all acknowledged before this.
-            synced, stat = s.fsync_async(handle, partial), s.fstat_async(handle, partial)
+            synced, stat, close = s.fsync_async(handle, partial), s.fstat_async(handle, partial), s.close_async(handle)
+            closed = True
             synced.result()
             attrs = stat.result()
+            close.result()
         finally:
-            s.close_handle(handle, partial)
+            if not closed:
+                s.close_handle(handle, partial)
         if attrs.size != size:
             raise VaultError(f"{partial} has {attrs.size} bytes after upload, expected {size}")
         if self.options.confirm == "readback":
@@ -346,6 +387,8 @@ class _Delivery:
         step = self.s.request_size(handle0)
         requests = -(-(size - start) // step)
         streams = max(1, min(self.options.streams, requests // MIN_REQUESTS_PER_STREAM))
+        if self._opening is not None:
+            self._opening.join()
         self.conn.open_sessions(streams)
         cursor = _Cursor(start, size, step)
         errors: list[BaseException] = []
@@ -396,21 +439,28 @@ class _Delivery:
                              permanent=True, alert=VaultAlert.FULL) from exc
 
     # --- manifest ------------------------------------------------------------------------
-    def _send_manifest(self, attrs: Attrs | None) -> bool:
-        """Put the manifest (last); True when the vault already held exactly this manifest."""
-        data = self.item.manifest_path.read_bytes()
-        if attrs is not None and attrs.size == len(data) and self._read_small(self.manifest, len(data)) == data:
-            return True
-        s, partial = self.s, self.manifest + ".partial"
+    @property
+    def manifest_partial(self) -> str:
+        return self.manifest + ".partial"
+
+    def _write_manifest(self, handle: bytes) -> list[Pending[Any]]:
+        """Send the manifest's write, fsync, size check and close; the answers are read later."""
+        s, partial = self.s, self.manifest_partial
+        data = self._manifest_data = self.item.manifest_path.read_bytes()
         if len(data) > s.sender.max_data - 64:
+            s.close_handle(handle, partial)
             raise VaultError(f"{self.item.manifest_name} is too large ({len(data)} bytes)")
-        handle = s.open(partial, OPEN_WRITE | OPEN_CREAT | OPEN_TRUNC)
-        wrote = s.write_async(handle, 0, data, partial)
-        synced, stat, closed = s.fsync_async(handle, partial), s.fstat_async(handle, partial), s.close_async(handle)
-        wrote.result()
-        synced.result()
-        size = stat.result().size
-        closed.result()
+        return [s.write_async(handle, 0, data, partial), s.fsync_async(handle, partial),
+                s.fstat_async(handle, partial), s.close_async(handle, partial)]
+
+    def _finish_manifest(self, attrs: Attrs | None, written: list[Pending[Any]]) -> bool:
+        """Give the manifest its final name (last of all); True when the vault already had it."""
+        s, partial, data = self.s, self.manifest_partial, self._manifest_data
+        results = [p.result() for p in written]
+        size = results[2].size
+        if attrs is not None and attrs.size == len(data) and self._read_small(self.manifest, len(data)) == data:
+            s.remove(partial)
+            return True
         if size != len(data):
             raise VaultError(f"{partial} has {size} bytes, expected {len(data)}")
         if self.options.confirm == "readback" and self._read_small(partial, len(data)) != data:
