@@ -110,12 +110,13 @@ def check_clock(f: Facts, lim: Limits) -> CheckResult:
                            facts)
     t = lim.health.clock
     offset_status = Status.OK if c.offset_s is None else graded(c.offset_s, t.warn_offset_s, t.critical_offset_s)
-    offset = "" if c.offset_s is None else f"; offset {c.offset_s:.3f} s"
+    offset = "" if c.offset_s is None else f"; offset {fmt.seconds(c.offset_s)}"
     if not c.synchronized:
         return CheckResult(name, title, worst([Status.WARN, offset_status]),
                            f"The clock is not synchronised{detail}{offset}.", fix, facts)
     if offset_status is not Status.OK:
-        return CheckResult(name, title, offset_status, f"The clock is off by {c.offset_s:.3f} s{detail}.", fix, facts)
+        return CheckResult(name, title, offset_status,
+                           f"The clock is off by {fmt.seconds(c.offset_s or 0.0)}{detail}.", fix, facts)
     return ok(name, title, f"Synchronised{detail}{offset}.", **facts)
 
 
@@ -195,7 +196,8 @@ def check_slots(f: Facts, lim: Limits) -> CheckResult:
     faulted = sum(1 for s in f.slots if s.state == "fault")
     facts: dict[str, Fact] = {"stuck": len(lines), "working": working, "fault": faulted}
     if not lines:
-        return ok(name, title, f"No slot is stuck ({working} working).", **facts)
+        faults = f"; {faulted} in fault, see the alerts" if faulted else ""
+        return ok(name, title, f"No slot is stuck ({working} working{faults}).", **facts)
     action = ("Take the camera out and dock it again. If the slot stays stuck, mark it out of order and call "
               "technical support.")
     if charging_only:

@@ -23,6 +23,11 @@ def duration(seconds: float) -> str:
     return f"{s / 86400:.1f} days"
 
 
+def seconds(value: float) -> str:
+    """A clock offset: milliseconds below a second, else seconds."""
+    return f"{value * 1000:.1f} ms" if abs(value) < 1 else f"{value:.2f} s"
+
+
 def initials(name: str | None) -> str | None:
     """'Anna de Vries' -> 'A.d.V.': all a staff page may show of a person."""
     if not name:

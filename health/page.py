@@ -39,6 +39,7 @@ th{background:#e6e6e6}
 .big{font-size:1.2em}
 .action{font-weight:bold}
 td.num{text-align:right;white-space:nowrap}
+td.nowrap{white-space:nowrap}
 footer{padding:.8em 1.2em;font-size:.85em;border-top:1px solid #000}
 """
 
@@ -55,7 +56,7 @@ def _when(ts: datetime | str | None, tz: tzinfo) -> str:
     if ts is None:
         return "–"
     dt = parse_iso(ts) if isinstance(ts, str) else ts
-    return dt.astimezone(tz).strftime("%d-%m-%Y %H:%M:%S")
+    return dt.astimezone(tz).strftime("%d-%m %H:%M")
 
 
 def _alerts(alerts: tuple[AlertRow, ...], tz: tzinfo) -> str:
@@ -65,8 +66,8 @@ def _alerts(alerts: tuple[AlertRow, ...], tz: tzinfo) -> str:
     for a in alerts:
         status = Status.CRITICAL if a.severity == "critical" else Status.WARN
         acked = f"acknowledged {_when(a.acked_at, tz)} by {_e(fmt.initials(a.acked_by) or '?')}" if a.acked_at else "no"
-        rows.append(f"<tr><td>{_badge(status)}</td><td>{_e(a.message)}</td><td>{_when(a.raised_at, tz)}</td>"
-                    f"<td>{acked}</td></tr>")
+        rows.append(f"<tr><td>{_badge(status)}</td><td>{_e(a.message)}</td>"
+                    f"<td class=\"nowrap\">{_when(a.raised_at, tz)}</td><td>{acked}</td></tr>")
     return ("<table><thead><tr><th>Severity</th><th>Alert</th><th>Raised</th><th>Acknowledged</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
 
@@ -80,8 +81,9 @@ def _slot_row(s: SlotFacts, tz: tzinfo) -> str:
     notes = [n for n in (s.fault_reason, s.notice) if n]
     if s.state == "offloading" and s.recordings_total:
         notes.insert(0, f"{s.recordings_done}/{s.recordings_total} recordings, {fmt.size(s.bytes_done)}")
-    return (f"<tr><td class=\"big\"><b>{_e(s.label)}</b></td><td>{_e(s.state)}</td><td>{camera}</td>"
-            f"<td class=\"num\">{battery}</td><td class=\"num\">{health}</td><td>{_when(s.since, tz)}</td>"
+    return (f"<tr><td class=\"big\"><b>{_e(s.label)}</b></td><td>{_e(s.state)}</td><td class=\"nowrap\">{camera}</td>"
+            f"<td class=\"num\">{battery}</td><td class=\"num\">{health}</td>"
+            f"<td class=\"nowrap\">{_when(s.since, tz)}</td>"
             f"<td>{'<br>'.join(_e(n) for n in notes) or ''}</td></tr>")
 
 
@@ -114,16 +116,15 @@ updated {_when(f.at, tz)}</span></header>
 <main>
 <h2>Open alerts ({len(f.alerts)})</h2>
 {_alerts(f.alerts, tz)}
-<h2>Checks</h2>
-<table><thead><tr><th>Status</th><th>Check</th><th>What is the case</th><th>What to do</th></tr></thead>
-<tbody>{checks}</tbody></table>
 <h2>Slots</h2>
 <table><thead><tr><th>Slot</th><th>State</th><th>Camera</th><th>Battery</th><th>Battery health</th><th>Since</th>
 <th>Notes</th></tr></thead><tbody>{slots}</tbody></table>
-<h2>Waiting for the vault</h2>
-<p>{_e(backlog)}</p>
+<p><b>Waiting for the vault:</b> {_e(backlog)}</p>
+<h2>Checks</h2>
+<table><thead><tr><th>Status</th><th>Check</th><th>What is the case</th><th>What to do</th></tr></thead>
+<tbody>{checks}</tbody></table>
 </main>
-<footer>Read-only status page; it refreshes every {REFRESH_S} s. It shows no footage and no personal data.
+<footer>Read-only status page; it refreshes every {REFRESH_S} s. It shows no footage and no personal data beyond initials.
 Acknowledge alerts on the dock's staff screen.</footer>
 </body></html>
 """

@@ -25,8 +25,11 @@ class HealthReport:
 
     @property
     def status(self) -> Status:
-        """The worst measured status; checks that could not measure (no sensor) do not count."""
-        return worst(c.status for c in self.checks if c.status is not Status.UNKNOWN)
+        """The dock's headline: the worst measured check (unknown ones do not count) or open
+        alert that staff have not acknowledged yet (e.g. a slot fault the engine raised)."""
+        from_alerts = [Status.CRITICAL if a.severity == "critical" else Status.WARN
+                       for a in self.facts.alerts if a.acked_at is None]
+        return worst([*(c.status for c in self.checks if c.status is not Status.UNKNOWN), *from_alerts])
 
     def check(self, name: str) -> CheckResult:
         return next(c for c in self.checks if c.name == name)

@@ -93,7 +93,7 @@ def test_status_api_page_and_privacy(served: tuple[StationEnv, Station, HealthSe
     assert checks["battery"]["status"] == "warn" and "CAM-WORN" in checks["battery"]["summary"]
     assert checks["battery"]["action"]
     assert checks["cpu_temperature"]["facts"] == {"celsius": 48.0, "zone": "x86_pkg_temp"}
-    assert data["status"] == "warn"
+    assert data["status"] == "critical"  # the slot fault's alert, not yet acknowledged
     slots = {s["id"]: s for s in data["slots"]}
     assert slots[1]["state"] == "ready" and slots[1]["battery_health_percent"] == 70
     assert slots[2]["state"] == "fault" and slots[2]["fault_reason"]
@@ -188,7 +188,7 @@ def test_bodydock_status_live_and_offline(served: tuple[StationEnv, Station, Hea
     env, _, svc, _ = served
     cfg = env.load()
     out = io.StringIO()
-    assert cmd_status(cfg, as_json=True, out=out) == 1  # warn
+    assert cmd_status(cfg, as_json=True, out=out) == 2  # critical: the unacknowledged slot fault
     data = json.loads(out.getvalue())
     assert data["live"] is True and "daemon_problem" not in data
     out = io.StringIO()
