@@ -124,7 +124,7 @@ updated {_when(f.at, tz)}</span></header>
 <table><thead><tr><th>Status</th><th>Check</th><th>What is the case</th><th>What to do</th></tr></thead>
 <tbody>{checks}</tbody></table>
 </main>
-<footer>Read-only status page; it refreshes every {REFRESH_S} s. It shows no footage and no personal data beyond initials.
-Acknowledge alerts on the dock's staff screen.</footer>
+<footer>Read-only status page; it refreshes every {REFRESH_S} s. It shows no footage and no personal data
+beyond initials. Acknowledge alerts on the dock's staff screen.</footer>
 </body></html>
 """
