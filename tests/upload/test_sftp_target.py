@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -124,3 +125,39 @@ def test_permission_denied(tmp_path: Path, sftp_server: SftpServer) -> None:
         target.deliver(make_item(tmp_path, b"x" * 1000))
     target.close()
     assert err.value.alert is VaultAlert.PERMISSION and err.value.permanent
+
+
+def test_bulk_path_survives_rekeying(tmp_path: Path, sftp_server: SftpServer, monkeypatch: pytest.MonkeyPatch,
+                                     caplog: pytest.LogCaptureFixture) -> None:
+    # The bulk sender shares paramiko's nonce and sequence number; key exchanges in the middle of
+    # it (every 1 MiB here instead of 512 MiB) must not corrupt a byte.
+    from upload.aead import AeadPacketizer
+
+    monkeypatch.setattr(AeadPacketizer, "REKEY_BYTES", 1024 * 1024)
+    caplog.set_level(logging.DEBUG, logger="paramiko.transport")
+    target = sftp_target(sftp_server, confirm="readback", streams=2)
+    item = make_item(tmp_path, os.urandom(12 * 1024 * 1024))
+    r = target.deliver(item)
+    conn = target._idle[0]
+    assert conn.transport.packetizer.bulk_ready()  # type: ignore[attr-defined]
+    target.close()
+    assert r.sha256 == item.payload_sha256
+    assert sha256(vault_dir(sftp_server, item) / item.payload_name) == item.payload_sha256
+    assert caplog.text.count("Rekeying (hit") >= 5
+
+
+def test_without_gcm_the_stock_send_path_is_used(tmp_path: Path) -> None:
+    from tests.upload.lab.sshd import make_server, remove_server
+
+    server = make_server(extra_config="Ciphers aes256-ctr\n")
+    server.start()
+    try:
+        target = sftp_target(server, confirm="readback")
+        item = make_item(tmp_path, os.urandom(3 * 1024 * 1024 + 5))
+        target.deliver(item)
+        conn = target._idle[0]
+        assert not conn.transport.packetizer.bulk_ready()  # type: ignore[attr-defined]
+        target.close()
+        assert sha256(vault_dir(server, item) / item.payload_name) == item.payload_sha256
+    finally:
+        remove_server(server)
