@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from config.model import StationConfig
@@ -35,7 +37,8 @@ class HealthService:
         self.monitor.stop()
 
 
-def start_health(cfg: StationConfig, station: Station, probes: Probes | None = None) -> HealthService:
+def start_health(cfg: StationConfig, station: Station, probes: Probes | None = None, *,
+                 local_routes: Callable[[HealthMonitor], Sequence[BaseRoute]] | None = None) -> HealthService:
     """Start the monitor and the HTTP listeners. A listener that cannot start is logged and
     alerted, never fatal: the dock must keep handling cameras without its status page."""
     monitor = HealthMonitor(cfg, station, probes)
@@ -45,7 +48,9 @@ def start_health(cfg: StationConfig, station: Station, probes: Probes | None = N
     tz = cfg.station.timezone
     listeners: list[tuple[ASGIApp, socket.socket]] = []
     try:
-        listeners.append((create_app(monitor, registry, timezone=tz, local=True, loop_age=loop_age),
+        # The kiosk's routes (health/kiosk_api.py) exist on the local socket only.
+        routes = local_routes(monitor) if local_routes is not None else ()
+        listeners.append((create_app(monitor, registry, timezone=tz, local=True, loop_age=loop_age, routes=routes),
                           bind_unix(cfg.api_socket)))
     except OSError as exc:
         log.error("local API socket %s: %s", cfg.api_socket, exc)

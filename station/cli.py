@@ -48,9 +48,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     health = None
     try:
         # An edge like upload/: the web stack is imported only here, never by the core.
+        from health.kiosk_api import kiosk_mount
         from health.service import start_health
 
-        health = start_health(cfg, station)
+        health = start_health(cfg, station, local_routes=kiosk_mount(cfg, shift))
     except Exception:
         log.exception("health checks and status API failed to start; the station runs without them")
     notifier = Notifier.from_env()

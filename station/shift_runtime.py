@@ -96,6 +96,8 @@ class ShiftRuntime:
     roster: RosterKeeper | None
     control: ControlServer
     badge: BadgeReader
+    # The kiosk's local API takes badge reads over while it runs (check-in and staff sign-in too).
+    badge_handler: Callable[[str], None] | None = None
 
     def start(self) -> None:
         if self.roster is not None:
@@ -117,6 +119,9 @@ class ShiftRuntime:
 
     def _on_badge(self, uid: str) -> None:
         """A badge at the reader: check out a camera for its holder (the kiosk may change this)."""
+        if self.badge_handler is not None:
+            self.badge_handler(uid)
+            return
         try:
             got = self.shift.checkout_by_badge(uid)
             log.info("badge %s: camera %s in slot %s", badge_hint(uid), got.camera_serial, got.slot_id)

@@ -1,0 +1,41 @@
+"""The daemon's parts in this process, wired like ``bodydock run``: station, shift (roster,
+control socket, badge reader) and the local API with the kiosk's routes. For the kiosk demo,
+its benchmark and screenshots, and tests that drive the kiosk against a running station."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from config.model import StationConfig
+from station.app import build_station
+from station.clocksync import ClockSync
+from station.engine import Station
+from station.shift_runtime import ShiftRuntime, build_shift
+
+
+@dataclass
+class InProcessDaemon:
+    cfg: StationConfig
+    station: Station
+    runtime: ShiftRuntime
+    health: Any  # health.service.HealthService (the web stack is imported lazily, like the CLI does)
+
+    def stop(self) -> None:
+        self.health.stop()
+        self.runtime.stop()
+        self.station.stop()
+
+
+def start_daemon(cfg: StationConfig, *, clock: ClockSync | None = None,
+                 idle_timeout_s: float = 60.0) -> InProcessDaemon:
+    from health.kiosk_api import kiosk_mount
+    from health.service import start_health
+
+    station = build_station(cfg, clock=clock)
+    runtime = build_shift(cfg, station)
+    runtime.start()  # subscribed before the core starts: no docking is missed
+    station.start()
+    runtime.serve()
+    health = start_health(cfg, station, local_routes=kiosk_mount(cfg, runtime, idle_timeout_s=idle_timeout_s))
+    return InProcessDaemon(cfg, station, runtime, health)
