@@ -41,19 +41,22 @@ class KeystrokeDecoder:
     def __init__(self, keymap: dict[int, str], enter_codes: frozenset[int]) -> None:
         self._keymap, self._enter = keymap, enter_codes
         self._buf: list[str] = []
+        self._overflow = False
 
     def feed(self, code: int, value: int) -> str | None:
         if value != KEY_DOWN:
             return None
         if code in self._enter:
             uid = "".join(self._buf)
+            overflow, self._overflow = self._overflow, False
             self._buf.clear()
-            return uid or None
+            return None if overflow or not uid else uid
         ch = self._keymap.get(code)
-        if ch is None:
+        if ch is None or self._overflow:
             return None
         if len(self._buf) >= MAX_UID_CHARS:
-            self._buf.clear()  # a stuck key or a keyboard, not a badge
+            self._buf.clear()  # a stuck key or a keyboard, not a badge: ignore up to the next Enter
+            self._overflow = True
             return None
         self._buf.append(ch.upper())
         return None
