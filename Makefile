@@ -14,6 +14,8 @@ DEB_PACKAGES += dosfstools mtools exfatprogs exfat-fuse umockdev gir1.2-umockdev
 DEB_PACKAGES += openssh-server openssh-client openssh-sftp-server iproute2 nftables e2fsprogs
 # Dock health: the status page screenshot test renders it in headless Chromium.
 DEB_PACKAGES += chromium
+# Badge reader: python-evdev builds against the kernel's input headers (and needs gcc, above).
+DEB_PACKAGES += linux-libc-dev python3-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck deps debs clean
