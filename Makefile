@@ -16,12 +16,16 @@ DEB_PACKAGES += openssh-server openssh-client openssh-sftp-server iproute2 nftab
 DEB_PACKAGES += chromium
 # Badge reader: python-evdev builds against the kernel's input headers (and needs gcc, above).
 DEB_PACKAGES += linux-libc-dev python3-dev
+# Kiosk (Kivy): GL (Mesa; llvmpipe under Xvfb), touchscreen input (mtdev), the DejaVu font, Xvfb
+# for the widget tests, screenshots and frame benchmark, GNU gettext for the catalogs.
+DEB_PACKAGES += libgl1 libgl1-mesa-dri libegl1 libmtdev1 fonts-dejavu-core xvfb xauth gettext
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck deps debs clean
+.PHONY: demo test lint typecheck deps debs clean locale screenshots
 
+# With a display the demo opens the kiosk on the simulated dock; without one it runs headless.
 demo: deps
-	$(BIN)/bodydock demo
+	if [ -n "$$DISPLAY" ]; then $(BIN)/bodydock demo --kiosk; else $(BIN)/bodydock demo; fi
 
 test: deps
 	$(BIN)/ruff check .
@@ -54,3 +58,17 @@ $(VENV)/.installed: pyproject.toml
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
+
+# Kiosk catalogs: extract the marked strings, merge them into each language, compile (.mo committed).
+XGETTEXT := xgettext -L Python --from-code=UTF-8 --keyword=t --keyword=n:1,2 --keyword=p:1c,2 --keyword=N_ \
+	--no-wrap --sort-output --add-location=file --package-name=bodydock --msgid-bugs-address=none
+locale: debs
+	$(XGETTEXT) -o ui/locale/bodydock.pot $$(find ui -name '*.py' | sort)
+	for l in nl en; do \
+	  msgmerge -q --update --backup=none --no-wrap --no-fuzzy-matching ui/locale/$$l/LC_MESSAGES/bodydock.po ui/locale/bodydock.pot; \
+	  msgfmt --check -o ui/locale/$$l/LC_MESSAGES/bodydock.mo ui/locale/$$l/LC_MESSAGES/bodydock.po; \
+	done
+
+# Screenshots of every kiosk screen (Dutch; 800x480 and 1280x800) into docs/screenshots/.
+screenshots: deps
+	$(BIN)/python -m ui.tools.screenshots --out docs/screenshots

@@ -1,0 +1,102 @@
+"""What every screen has: a black header (title, and buttons for home, staff and language), a
+white body, and the shared identify panel (prompt, what was typed, keypad)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.screenmanager import Screen
+from kivy.uix.widget import Widget
+
+from ui.i18n import Translator
+from ui.theme import BLACK, WHITE, Theme
+from ui.viewmodels.identify import IdentifyState
+from ui.viewmodels.kiosk import KioskViewModel
+from ui.viewmodels.kiosk import Screen as ScreenName
+from ui.widgets.common import Panel, Text, TouchButton
+from ui.widgets.keypad import NumberPad
+
+
+class Header(Panel):
+    def __init__(self, theme: Theme, **kw: Any) -> None:
+        pad = theme.gap
+        super().__init__(orientation="horizontal", size_hint_y=None, height=theme.target + 2 * pad,
+                         padding=(2 * pad, pad), spacing=2 * pad, bg=list(BLACK), **kw)
+        self.title = Text(font_size=theme.font_title, bold=True, color=WHITE, shorten=True,
+                          shorten_from="right")
+        self.add_widget(self.title)
+        self.theme = theme
+
+    def button(self, ident: str, icon: str, on_press: Callable[[], None]) -> TouchButton:
+        b = TouchButton(self.theme, ident=ident, icon=icon, size_hint_x=None, font_size=self.theme.font)
+        b.bind(on_release=lambda _b: on_press())
+        b.bind(text=lambda *_: self._fit(b))
+        self.add_widget(b)
+        return b
+
+    def _fit(self, b: TouchButton) -> None:
+        b._label.texture_update()
+        icon = b._label.font_size * 1.3 if b.icon else 0
+        b.width = max(self.theme.target * 1.5, b._label.texture_size[0] + icon + 2 * b.padding[0] + b.spacing + 4)
+
+
+class KioskScreen(Screen):
+    """A screen with the header; subclasses fill ``self.body`` and implement ``translate``."""
+
+    screen_name: ScreenName = ScreenName.HOME
+
+    def __init__(self, theme: Theme, kiosk: KioskViewModel, **kw: Any) -> None:
+        super().__init__(name=self.screen_name.value, **kw)
+        self.theme, self.kiosk = theme, kiosk
+        root = Panel(orientation="vertical", bg=list(WHITE))
+        self.header = Header(theme)
+        pad = theme.gap
+        self.body = BoxLayout(orientation="vertical", padding=(2 * pad, 1.5 * pad), spacing=1.5 * pad)
+        root.add_widget(self.header)
+        root.add_widget(self.body)
+        self.add_widget(root)
+        kiosk.on_language.append(lambda t: self.translate(t))
+
+    def home_button(self) -> TouchButton:
+        return self.header.button("home", "cross", lambda: self.kiosk.go(ScreenName.HOME))
+
+    def translate(self, t: Translator) -> None:
+        raise NotImplementedError
+
+
+class IdentifyPanel(BoxLayout):
+    """Prompt and typed value on the left, the number pad on the right."""
+
+    def __init__(self, theme: Theme, on_key: Callable[[str], None], on_next: Callable[[], None], **kw: Any) -> None:
+        super().__init__(orientation="horizontal", spacing=3 * theme.gap, **kw)
+        left = BoxLayout(orientation="vertical", spacing=theme.gap)
+        self.where = Text(font_size=theme.font, size_hint_y=None, height=theme.font * 1.6)
+        self.prompt = Text(font_size=theme.font_title, bold=True, valign="top")
+        self.shown = Panel(size_hint_y=None, height=theme.target * 1.2, border_width=theme.border,
+                           padding=(theme.gap * 2, 0))
+        self.value = Text(font_size=theme.font_title, bold=True)
+        self.shown.add_widget(self.value)
+        self.next = TouchButton(theme, ident="key-next", icon="check", primary=True, size_hint_y=None,
+                                height=theme.big_target, font_size=theme.font_title)
+        self.next.bind(on_release=lambda _b: on_next())
+        for w in (self.where, self.prompt, self.shown, self.next):
+            left.add_widget(w)
+        self.pad = NumberPad(theme, on_key, "", size_hint_x=None,
+                             width=max(3 * theme.target + 2 * theme.gap, theme.width * 0.36))
+        self.add_widget(left)
+        self.add_widget(self.pad)
+
+    def show(self, state: IdentifyState, t: Translator, where: str = "") -> None:
+        self.where.text = where
+        self.where.height = self.where.font_size * 1.6 if where else 0
+        self.prompt.text = state.prompt
+        self.value.text = state.shown
+        self.next.text = state.next_label
+        self.next.disabled = not state.can_next
+        self.pad.set_clear_text(t("Clear"))
+
+
+def message_box(theme: Theme, text: str, *, font_size: float | None = None, halign: str = "left") -> Widget:
+    return Text(text=text, font_size=font_size or theme.font_title, bold=True, halign=halign, valign="middle")

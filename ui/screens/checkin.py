@@ -1,0 +1,214 @@
+"""Check-in: which camera, who you are, the recordings (time, length, size: never imagery) with
+their labels, labelling one, and waiting until the copies are safe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.scrollview import ScrollView
+
+from ui.i18n import Translator
+from ui.theme import Theme
+from ui.viewmodels.checkin import CONSENT_METHODS, CheckinState, RecordingRow, Step
+from ui.viewmodels.kiosk import KioskViewModel
+from ui.viewmodels.kiosk import Screen as ScreenName
+from ui.viewmodels.look import Tone
+from ui.widgets.common import Bar, Chip, Panel, Text, TouchButton
+from ui.widgets.icons import IconView
+from ui.widgets.keypad import CaseKeyboard
+
+from .base import IdentifyPanel, KioskScreen
+
+
+class RecordingRowView(TouchButton):
+    """A recording as a row: number, start, length, size; its label and copy state as shape + word."""
+
+    def __init__(self, theme: Theme, row: RecordingRow, **kw: Any) -> None:
+        super().__init__(theme, ident=f"rec-{row.number}", size_hint_y=None, height=theme.target * 1.15, **kw)
+        self.clear_widgets()
+        f = theme.font
+        self.add_widget(Text(text=f"{row.number}.", font_size=f, bold=True, size_hint_x=None, width=f * 2))
+        self.add_widget(Text(text=f"{row.when}   {row.duration}   {row.size}", font_size=f))
+        tag = BoxLayout(orientation="horizontal", spacing=theme.gap)
+        tag.add_widget(IconView(kind=row.tag_icon.value, size_hint_x=None, width=f * 1.1))
+        tag.add_widget(Text(text=row.tag, font_size=f, bold=True))
+        self.add_widget(tag)
+        copied = BoxLayout(orientation="horizontal", spacing=theme.gap, size_hint_x=0.55)
+        copied.add_widget(IconView(kind=row.copied_icon.value, size_hint_x=None, width=f * 1.1))
+        copied.add_widget(Text(text=row.copied, font_size=theme.font_small))
+        self.add_widget(copied)
+
+
+class CheckinScreen(KioskScreen):
+    screen_name = ScreenName.CHECKIN
+
+    def __init__(self, theme: Theme, kiosk: KioskViewModel, **kw: Any) -> None:
+        super().__init__(theme, kiosk, **kw)
+        self.vm = vm = kiosk.checkin
+        self.home = self.home_button()
+        self.identify = IdentifyPanel(theme, self._key, vm.next)
+        self._shown: tuple[Step, CheckinState | None] | None = None
+        vm.subscribe(self.render)
+        self.translate(kiosk.t)
+
+    def _key(self, key: str) -> None:
+        if key == "⌫":
+            self.vm.backspace()
+        elif key == "clear":
+            self.vm.clear()
+        else:
+            self.vm.press(key)
+
+    def translate(self, t: Translator) -> None:
+        self.home.text = t("Back")
+        self._shown = None
+        self.render()
+
+    # --- rendering ---------------------------------------------------------------------------
+    def render(self) -> None:
+        s: CheckinState = self.vm.state
+        t = self.kiosk.t
+        self.header.title.text = s.title
+        if s.step is Step.IDENTIFY and s.identify is not None:
+            if self._shown is None or self._shown[0] is not Step.IDENTIFY:
+                self.body.clear_widgets()
+                self.body.add_widget(self.identify)
+            self.identify.show(s.identify, t, where=s.message)
+            self._shown = (s.step, None)
+            return
+        if self._shown is not None and self._shown == (s.step, s):
+            return
+        self._shown = (s.step, s)
+        self.body.clear_widgets()
+        build = {
+            Step.CHOOSE: self._choose, Step.LIST: self._list, Step.TAG: self._tag, Step.CASE: self._case,
+            Step.CONSENT: self._consent, Step.CONSENT_HOW: self._consent_how,
+        }.get(s.step, self._status)
+        build(s, t)
+
+    def _button(self, ident: str, text: str, icon: str, on: Any, *, primary: bool = False,
+                height: float | None = None) -> TouchButton:
+        b = TouchButton(self.theme, ident=ident, text=text, icon=icon, primary=primary, size_hint_y=None,
+                        height=height or self.theme.big_target, font_size=self.theme.font_title)
+        b.bind(on_release=lambda _b: on())
+        return b
+
+    def _title(self, text: str) -> Text:
+        th = self.theme
+        return Text(text=text, font_size=th.font_title, bold=True, size_hint_y=None,
+                    height=th.font_title * (1.5 if th.compact else 2.6))
+
+    def _choose(self, s: CheckinState, t: Translator) -> None:
+        self.body.add_widget(self._title(s.message))
+        if not s.choices:
+            row = BoxLayout(orientation="horizontal", spacing=3 * self.theme.gap)
+            row.add_widget(IconView(kind="camera", size_hint_x=None, width=self.theme.mm(30)))
+            row.add_widget(Text(text="", font_size=self.theme.font))
+            self.body.add_widget(row)
+            return
+        for c in s.choices:
+            self.body.add_widget(self._button(f"choose-{c.checkin_id}", c.text, "camera",
+                                              lambda c=c: self.vm.choose(c.checkin_id)))
+        self.body.add_widget(BoxLayout())
+
+    def _rows(self, s: CheckinState, *, tappable: bool) -> ScrollView:
+        th = self.theme
+        scroll = ScrollView(do_scroll_x=False, bar_width=th.mm(2.5), scroll_type=["bars", "content"])
+        column = BoxLayout(orientation="vertical", spacing=th.gap, size_hint_y=None)
+        column.bind(minimum_height=column.setter("height"))
+        for row in s.rows:
+            view = RecordingRowView(th, row)
+            view.disabled = not tappable
+            if tappable:
+                view.bind(on_release=lambda _b, r=row.recording_id: self.vm.edit(r))
+            column.add_widget(view)
+        scroll.add_widget(column)
+        return scroll
+
+    def _list(self, s: CheckinState, t: Translator) -> None:
+        self.body.add_widget(self._title(s.message))
+        self.body.add_widget(self._rows(s, tappable=True))
+        self.body.add_widget(self._button("finish", t("Done labelling"), "check", self.vm.finish, primary=True))
+
+    def _editing(self, s: CheckinState) -> Text:
+        th = self.theme
+        r = s.editing
+        text = f"{r.number}.   {r.when}   {r.duration}   {r.size}   ·   {r.tag}" if r else ""
+        return Text(text=text, font_size=th.font, size_hint_y=None, height=th.font * 1.6)
+
+    def _back(self, t: Translator) -> TouchButton:
+        return self._button("back", t("Back"), "cross", self.vm.back, height=self.theme.target * 1.2)
+
+    def _tag(self, s: CheckinState, t: Translator) -> None:
+        self.body.add_widget(self._title(s.message))
+        self.body.add_widget(self._editing(s))
+        self.body.add_widget(self._button("tag-evidence", t("Evidence (with case number)"), "lock",
+                                          lambda: self.vm.pick_tag("evidence")))
+        self.body.add_widget(self._button("tag-learning", t("Learning (with consent)"), "person",
+                                          lambda: self.vm.pick_tag("learning")))
+        self.body.add_widget(self._button("tag-none", t("No label"), "empty",
+                                          lambda: self.vm.pick_tag("uncategorised")))
+        self.body.add_widget(BoxLayout(size_hint_y=0.01))
+        self.body.add_widget(self._back(t))
+
+    def _case(self, s: CheckinState, t: Translator) -> None:
+        th = self.theme
+        top = BoxLayout(orientation="horizontal", spacing=2 * th.gap, size_hint_y=None, height=th.target * 1.2)
+        top.add_widget(Text(text=s.message, font_size=th.font, bold=True, size_hint_x=0.45))
+        shown = Panel(border_width=th.border, padding=(th.gap * 2, 0))
+        shown.add_widget(Text(text=s.case_number, font_size=th.font_title, bold=True, ident="case-value"))
+        top.add_widget(shown)
+        self.body.add_widget(top)
+        self.body.add_widget(CaseKeyboard(th, self._case_key))
+        buttons = BoxLayout(orientation="horizontal", spacing=2 * th.gap, size_hint_y=None, height=th.target * 1.2)
+        buttons.add_widget(self._back(t))
+        save = self._button("save", t("Save"), "check", self.vm.next, primary=True, height=th.target * 1.2)
+        save.disabled = not s.can_next
+        buttons.add_widget(save)
+        self.body.add_widget(buttons)
+
+    def _case_key(self, key: str) -> None:
+        if key == "⌫":
+            self.vm.backspace()
+        else:
+            self.vm.press(key)
+
+    def _consent(self, s: CheckinState, t: Translator) -> None:
+        self.body.add_widget(self._title(s.message))
+        self.body.add_widget(self._editing(s))
+        row = BoxLayout(orientation="horizontal", spacing=2 * self.theme.gap, size_hint_y=None,
+                        height=self.theme.big_target)
+        row.add_widget(self._button("consent-yes", t("Yes, consent given"), "check", lambda: self.vm.consent(True)))
+        row.add_widget(self._button("consent-no", t("No consent"), "cross", lambda: self.vm.consent(False)))
+        self.body.add_widget(row)
+        self.body.add_widget(BoxLayout())
+        self.body.add_widget(self._back(t))
+
+    def _consent_how(self, s: CheckinState, t: Translator) -> None:
+        self.body.add_widget(self._title(s.message))
+        for method, label in CONSENT_METHODS:
+            self.body.add_widget(self._button(f"how-{method}", t(label), "check",
+                                              lambda m=method: self.vm.consent_how(m)))
+        self.body.add_widget(BoxLayout(size_hint_y=0.01))
+        self.body.add_widget(self._back(t))
+
+    def _status(self, s: CheckinState, t: Translator) -> None:
+        th = self.theme
+        chip = Chip(th, size_hint_y=None, height=th.big_target, font_size=th.font_title)
+        chip.show(s.message, s.icon.value, s.tone)
+        self.body.add_widget(chip)
+        if s.step in (Step.WAIT, Step.DONE):
+            bar = Bar(th, size_hint_y=None, height=th.mm(4))
+            bar.value = s.progress or 0.0
+            self.body.add_widget(bar)
+            self.body.add_widget(self._rows(s, tappable=False))
+        else:
+            self.body.add_widget(BoxLayout())
+        buttons = BoxLayout(orientation="horizontal", spacing=2 * th.gap, size_hint_y=None, height=th.big_target)
+        if s.step is Step.REFUSED:
+            buttons.add_widget(self._button("retry", t("Try again"), "arrow", self.vm.retry))
+        if s.step in (Step.DONE, Step.REFUSED, Step.WAIT):
+            buttons.add_widget(self._button("done", t("Done"), "check", lambda: self.kiosk.go(ScreenName.HOME),
+                                            primary=s.tone is Tone.OK))
+        self.body.add_widget(buttons)

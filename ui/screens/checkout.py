@@ -1,0 +1,84 @@
+"""Check-out: identify, wait a moment, then the slot number, large."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.uix.boxlayout import BoxLayout
+
+from ui.i18n import Translator
+from ui.theme import Theme
+from ui.viewmodels.checkout import CheckoutState, Step
+from ui.viewmodels.kiosk import KioskViewModel
+from ui.viewmodels.kiosk import Screen as ScreenName
+from ui.widgets.common import Chip, Panel, Text, TouchButton
+
+from .base import IdentifyPanel, KioskScreen
+
+
+class CheckoutScreen(KioskScreen):
+    screen_name = ScreenName.CHECKOUT
+
+    def __init__(self, theme: Theme, kiosk: KioskViewModel, **kw: Any) -> None:
+        super().__init__(theme, kiosk, **kw)
+        self.vm = vm = kiosk.checkout
+        self.home = self.home_button()
+        self.identify = IdentifyPanel(theme, self._key, vm.next)
+        self._step: Step | None = None
+        vm.subscribe(self.render)
+        self.translate(kiosk.t)
+
+    def _key(self, key: str) -> None:
+        if key == "⌫":
+            self.vm.backspace()
+        elif key == "clear":
+            self.vm.clear()
+        else:
+            self.vm.press(key)
+
+    def translate(self, t: Translator) -> None:
+        self.home.text = t("Back")
+        self._step = None
+        self.render()
+
+    def render(self) -> None:
+        s: CheckoutState = self.vm.state
+        t = self.kiosk.t
+        self.header.title.text = s.title
+        if s.step is Step.IDENTIFY and s.identify is not None:
+            if self._step is not Step.IDENTIFY:
+                self.body.clear_widgets()
+                self.body.add_widget(self.identify)
+            self.identify.show(s.identify, t)
+        elif s.step is not self._step:
+            self.body.clear_widgets()
+            self.body.add_widget(self._outcome(s, t))
+        self._step = s.step
+
+    def _outcome(self, s: CheckoutState, t: Translator) -> BoxLayout:
+        th = self.theme
+        box = BoxLayout(orientation="vertical", spacing=2 * th.gap)
+        chip = Chip(th, size_hint_y=None, height=th.big_target, font_size=th.font_title)
+        chip.show(s.message, s.icon.value, s.tone)
+        box.add_widget(chip)
+        if s.step is Step.DONE and s.slot_label:
+            row = BoxLayout(orientation="horizontal", spacing=3 * th.gap)
+            big = Panel(size_hint_x=None, width=th.mm(40), border_width=th.border * 2)
+            big.add_widget(Text(text=s.slot_label, font_size=th.mm(24), bold=True, halign="center", ident="slot"))
+            row.add_widget(big)
+            row.add_widget(Text(text=t("The camera flashes or beeps. Your name and the time are already set."),
+                                font_size=th.font_title, valign="middle"))
+            box.add_widget(row)
+        else:
+            box.add_widget(BoxLayout())
+        buttons = BoxLayout(orientation="horizontal", spacing=2 * th.gap, size_hint_y=None, height=th.big_target)
+        if s.step is Step.REFUSED:
+            retry = TouchButton(th, ident="retry", icon="arrow", text=t("Try again"), font_size=th.font_title)
+            retry.bind(on_release=lambda _b: self.vm.start())
+            buttons.add_widget(retry)
+        if s.step is not Step.WORKING:
+            done = TouchButton(th, ident="done", icon="check", primary=True, text=t("Done"), font_size=th.font_title)
+            done.bind(on_release=lambda _b: self.kiosk.go(ScreenName.HOME))
+            buttons.add_widget(done)
+        box.add_widget(buttons)
+        return box

@@ -1,0 +1,1 @@
+"""Tools around the kiosk: a virtual display, a touch driver, screenshots."""

@@ -1,0 +1,1 @@
+"""Kivy widgets of the kiosk (importing this package imports Kivy)."""
