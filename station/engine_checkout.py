@@ -29,7 +29,7 @@ from station.events import (
     EventBus,
     UndockedWithoutCheckout,
 )
-from station.journal import CameraState, Journal
+from station.journal import Journal
 from station.journal_shift import AssignmentState
 from station.release import Released, ReleaseOutcome, ReleasePlan, ReleaseRefused, configure_for_release, stop_locating
 from station.states import Event, Slot, SlotState
@@ -85,8 +85,7 @@ class CheckoutFlows:
                 continue
             info = rt.info
             hung = getattr(rt.adapter, "hung", None)
-            unwiped = [r for r in self.journal.recordings_for_camera(slot.camera_serial)
-                       if r.camera_state != CameraState.WIPED.value]
+            unwiped = self.journal.recordings_left_on_camera(slot.camera_serial)
             out.append(ReadyCamera(
                 slot_id=sid, serial=slot.camera_serial, model=info.model if info else None,
                 firmware=info.firmware if info else None, battery=rt.battery, battery_health=rt.battery_health,

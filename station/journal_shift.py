@@ -207,6 +207,12 @@ class ShiftJournal:
         return [AssignmentRow(*r) for r in self._rows(f"SELECT {_ASSIGN_COLS} FROM assignments {where}ORDER BY id",
                                                       args)]
 
+    def recordings_left_on_camera(self, camera_serial: str) -> int:
+        """Recordings the journal knows on this camera that were never seen wiped."""
+        rows = self._rows("SELECT count(*) FROM recordings WHERE camera_serial=? AND camera_state != 'wiped'",
+                          (camera_serial,))
+        return int(rows[0][0])
+
     # --- check-ins ------------------------------------------------------------------------------
     def open_checkin(self, camera_serial: str, slot_id: int, wearer_id: str | None) -> CheckinRow:
         """The camera's open check-in, or a new one (a re-dock of the same wearer's camera continues it)."""
