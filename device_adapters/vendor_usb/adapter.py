@@ -104,13 +104,16 @@ class VendorUsbAdapter(CameraAdapter):
         with self._lock:
             if self._session is None:
                 session = Session(self._open_link(), timeout_ms=self._timeout_ms)
-                session.command("HELLO")
                 try:
-                    # The storage is locked again on every insertion; this unlocks it for this one.
-                    session.command(f"PWD {self._password}")
-                except ProtocolError as exc:
+                    session.command("HELLO")
+                    try:
+                        # The storage is locked again on every insertion; this unlocks it for this one.
+                        session.command(f"PWD {self._password}")
+                    except ProtocolError as exc:
+                        raise AdapterError(f"camera refused the dock's password ({exc})") from exc
+                except BaseException:
                     session.link.close()
-                    raise AdapterError(f"camera refused the dock's password ({exc})") from exc
+                    raise
                 self._session = session
             return self._session.command(line)
 
