@@ -47,7 +47,8 @@ class HealthMonitor:
 
     # --- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
-        self.evaluate(force_integrity=True)
+        # The first run (with the whole-file integrity checks) happens on the thread, so a large
+        # audit log does not delay the daemon's READY.
         self._thread = threading.Thread(target=self._run, name="health", daemon=True)
         self._thread.start()
 
@@ -57,11 +58,13 @@ class HealthMonitor:
             self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.cfg.health.interval_s):
+        while True:
             try:
                 self.evaluate()
             except Exception:
                 log.exception("health evaluation failed")
+            if self._stop.wait(self.cfg.health.interval_s):
+                return
 
     # --- evaluation ---------------------------------------------------------------------------
     def report(self) -> HealthReport:
