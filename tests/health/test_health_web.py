@@ -7,6 +7,8 @@ import io
 import json
 import logging
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -227,3 +229,19 @@ def test_token_auth(served: tuple[StationEnv, Station, HealthService, str]) -> N
         Authenticator("token", SECRET.encode()))
     with pytest.raises(ValueError):
         create_app(svc.monitor, registry)  # the LAN app without auth is refused
+
+
+def test_cli_commands_against_the_running_station(served: tuple[StationEnv, Station, HealthService, str]) -> None:
+    env, _, _, _ = served
+    cli = [sys.executable, "-m", "station.cli"]
+    r = subprocess.run([*cli, "alerts", "--json", "--config", str(env.config_path)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 0, r.stderr
+    fault = next(a for a in json.loads(r.stdout) if a["key"] == "slot-fault:2")
+    r = subprocess.run([*cli, "alerts", "--config", str(env.config_path), "ack", str(fault["id"]), "--by", "Piet Smit"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert (r.returncode, r.stdout.strip()) == (0, f"alert {fault['id']} acknowledged by Piet Smit"), r.stderr
+    r = subprocess.run([*cli, "status", "--config", str(env.config_path)], capture_output=True, text=True, cwd=ROOT,
+                       timeout=60)
+    assert r.returncode == 1, r.stdout  # warn (worn battery); the slot fault is acknowledged now
+    assert "acknowledged by Piet Smit" in r.stdout and "[live]" in r.stdout
