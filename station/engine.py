@@ -279,6 +279,8 @@ class Station(CheckoutFlows):
         with self._view_lock:
             self._slots[sid] = new
         log.info("slot %s: %s -[%s]-> %s%s", sid, old.state, event, new.state, f" ({reason})" if reason else "")
+        if old.state is S.FAULT and new.state is not S.FAULT:
+            self.alerts.clear(f"slot-fault:{sid}", why=f"slot {sid} left the fault state ({event})")
         self.events.publish(SlotChanged(sid, new.state.value, new.camera_serial or old.camera_serial))
         return new
 

@@ -9,6 +9,7 @@ to the footage I/O, and a single writer keeps ordering obvious.
 from __future__ import annotations
 
 import enum
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -202,7 +203,10 @@ _SEG_COLUMNS = tuple(f.name for f in fields(AuditSegmentRow))
 class Journal(ShiftJournal):
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+        # The journal names officers and cameras: not for other local users. SQLite gives the
+        # -wal and -shm files the database file's mode, so creating it 0640 covers all three.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o640))
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")

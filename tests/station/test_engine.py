@@ -218,3 +218,25 @@ def test_memory_is_bounded_independent_of_recording_size(tmp_path: Path) -> None
     stored = list(env.root.glob("store/*.age"))
     assert len(stored) == 2
     assert decrypt_sha256(max(stored, key=lambda p: p.stat().st_size), env.identity) == digest
+
+
+def test_journal_files_are_not_world_readable(tmp_path: Path, running: list[Station]) -> None:
+    import stat
+
+    env = write_station_config(tmp_path, slots=1)
+    start(env, running)
+    for p in env.state.glob("journal.sqlite*"):
+        assert stat.S_IMODE(p.stat().st_mode) & 0o007 == 0, p
+
+
+def test_slot_fault_alert_clears_when_the_camera_leaves(tmp_path: Path, running: list[Station]) -> None:
+    env = write_station_config(tmp_path, slots=1)
+    c = cam(env, "CAM-X")
+    simcam.set_faults(c, {"wipe_fails": True})
+    st = start(env, running)
+    simcam.dock(env.dock, 1, c)
+    wait_for(lambda: view(st).state == "fault", 60)
+    assert any(a.key == "slot-fault:1" for a in st.alerts.open())
+    simcam.undock(env.dock, 1)
+    wait_for(lambda: view(st).state == "empty", 30)
+    assert not any(a.key == "slot-fault:1" for a in st.alerts.open())
