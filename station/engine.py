@@ -31,7 +31,7 @@ from station.delivery import Deliverer, DeliveryPolicy
 from station.engine_checkout import CheckoutFlows
 from station.events import EventBus, SlotChanged
 from station.journal import Journal
-from station.offload import OffloadFault, OffloadJob, OffloadOk, Progress, StoreFull, offload_camera
+from station.offload import Cancelled, OffloadFault, OffloadJob, OffloadOk, Progress, StoreFull, offload_camera
 from station.ports import (
     DeviceArrived,
     DeviceEvent,
@@ -364,6 +364,11 @@ class Station(CheckoutFlows):
         def run() -> None:
             try:
                 outcome: Any = fn()
+            except Cancelled:
+                # The camera left or the station is stopping: the journal already says where
+                # this work stands, and it resumes from there. Not a fault.
+                log.info("slot %s: %s cancelled", sid, job)
+                return
             except CameraGone as exc:
                 outcome = _Failed(f"camera disconnected during {job}: {exc}", gone=True)
             except AdapterError as exc:

@@ -240,3 +240,19 @@ def test_slot_fault_alert_clears_when_the_camera_leaves(tmp_path: Path, running:
     simcam.undock(env.dock, 1)
     wait_for(lambda: view(st).state == "empty", 30)
     assert not any(a.key == "slot-fault:1" for a in st.alerts.open())
+
+
+def test_graceful_stop_mid_offload_is_not_a_fault_and_resumes(tmp_path: Path, running: list[Station]) -> None:
+    env = write_station_config(tmp_path, slots=1)
+    c = cam(env, "CAM-S")
+    simcam.set_faults(c, {"read_rate_mbps": 0.2})  # slow enough to stop it mid-offload
+    st = start(env, running)
+    simcam.dock(env.dock, 1, c)
+    wait_for(lambda: view(st).state == "offloading" and view(st).bytes_done > 0, 30, what="offload under way")
+    st.stop()
+    running.clear()
+    simcam.set_faults(c, {})
+    st2 = start(env, running)
+    wait_for(lambda: view(st2).state == "ready", 60, what="ready after restart")
+    assert not any(a.key.startswith("slot-fault") for a in st2.alerts.open())
+    assert "fault" not in [t.to_state for t in st2.journal.transitions(1)]
