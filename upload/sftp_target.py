@@ -54,6 +54,8 @@ Confirm = Literal["size", "readback"]
 REQUIRED_EXTENSIONS = ("fsync@openssh.com", "posix-rename@openssh.com")
 # Below this many requests per stream a second channel costs more than it gains.
 MIN_REQUESTS_PER_STREAM = 8
+# Before the first channel has told us its limits: what OpenSSH's sftp-server allows (less a header).
+ASSUMED_WRITE_LENGTH = 255 * 1024
 
 
 @dataclass(frozen=True)
@@ -77,21 +79,6 @@ class _Connection:
     def session(self, i: int = 0) -> SftpSession:
         self.open_sessions(i + 1)
         return self.sessions[i]
-
-    def open_sessions_in_background(self, n: int) -> threading.Thread | None:
-        if len(self.sessions) >= n:
-            return None
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                self.open_sessions(n)
-            except BaseException as exc:
-                errors.append(exc)  # the lanes open them again and report the error
-
-        t = threading.Thread(target=run, name="sftp-open", daemon=True)
-        t.start()
-        return t
 
     def open_sessions(self, n: int) -> None:
         """Have ``n`` SFTP channels; missing ones are opened at the same time (each costs round trips)."""
@@ -234,35 +221,44 @@ class _Delivery:
 
     def __init__(self, conn: _Connection, item: DeliveryItem, options: SftpOptions, pacer: Pacer | None) -> None:
         self.conn, self.item, self.options, self.pacer = conn, item, options, pacer
+        # Every channel this upload will use is opened now, all at once: as long as opening one.
+        conn.open_sessions(self._streams_for(item.payload_size))
         self.s = conn.session(0)
         self.dir = posixpath.join(options.root, relative_dir(item))
         self.final = posixpath.join(self.dir, item.payload_name)
         self.partial = self.final + ".partial"
         self.manifest = posixpath.join(self.dir, item.manifest_name)
-        self._opening: threading.Thread | None = None
         self._manifest_data = b""
+
+    def _streams_for(self, size: int) -> int:
+        write_length = self.conn.sessions[0].write_length if self.conn.sessions else ASSUMED_WRITE_LENGTH
+        requests = -(-size // max(1, write_length))
+        return max(1, min(self.options.streams, requests // MIN_REQUESTS_PER_STREAM))
 
     def run(self) -> VaultReceipt:
         item, s = self.item, self.s
-        self._opening = self.conn.open_sessions_in_background(self._streams_for(item.payload_size))
-        # One round trip: mkdir -p, the three stats, and the manifest's .partial opened.
+        # One round trip: mkdir -p, the three stats, and both .partial files opened (the payload's
+        # for reading too, to check what an earlier attempt left in it).
         dirs = self._makedirs_async()
         final, partial, manifest = (s.stat_async(p) for p in (self.final, self.partial, self.manifest))
         manifest_open = s.open_async(self.manifest_partial, OPEN_WRITE | OPEN_CREAT | OPEN_TRUNC)
+        payload_open = s.open_async(self.partial, OPEN_READ | OPEN_WRITE | OPEN_CREAT)
         self._check_dirs(dirs)
         final_attrs, partial_attrs, manifest_attrs = final.result(), partial.result(), manifest.result()
         # The manifest is written now, while the payload goes; it only gets its final name last.
         manifest_written = self._write_manifest(manifest_open.result())
+        handle = payload_open.result()
         present = self._complete_in_vault(final_attrs)
-        if not present:
-            self._send_payload(partial_attrs)
+        if present:
+            closed = s.close_async(handle, self.partial)
+            if partial_attrs is None:  # we just created it
+                s.remove(self.partial)
+            closed.result()
+        else:
+            self._send_payload(partial_attrs, handle)
         manifest_present = self._finish_manifest(manifest_attrs, manifest_written)
         return VaultReceipt(self.final, self.manifest, item.payload_sha256, item.payload_size,
                             present and manifest_present)
-
-    def _streams_for(self, size: int) -> int:
-        requests = -(-size // max(1, self.s.write_length))
-        return max(1, min(self.options.streams, requests // MIN_REQUESTS_PER_STREAM))
 
     # --- checks --------------------------------------------------------------------------
     def _makedirs_async(self) -> tuple[list[Pending[None]], Pending[Attrs | None]] | None:
@@ -322,7 +318,7 @@ class _Delivery:
             self.s.close_handle(handle, path)
         return h.hexdigest()
 
-    def _verified_prefix(self, attrs: Attrs | None, src: io.FileIO) -> int:
+    def _verified_prefix(self, attrs: Attrs | None, src: io.FileIO, handle: bytes) -> int:
         """Length of the leading part of the .partial that reads back equal to the local file."""
         if attrs is None or not attrs.size:
             return 0
@@ -336,31 +332,30 @@ class _Delivery:
             good[0] = offset + len(data)
             return True
 
-        handle = self.s.open(self.partial, OPEN_READ)
-        try:
-            self.s.read_ranges(handle, 0, end, compare, path=self.partial, in_flight=self.options.in_flight)
-        finally:
-            self.s.close_handle(handle, self.partial)
+        self.s.read_ranges(handle, 0, end, compare, path=self.partial, in_flight=self.options.in_flight)
         return good[0]
 
     # --- payload -------------------------------------------------------------------------
-    def _send_payload(self, partial_attrs: Attrs | None) -> None:
+    def _send_payload(self, partial_attrs: Attrs | None, handle: bytes) -> None:
+        """Write the .partial through ``handle`` (this channel's, kept open to the end: the fsync
+        and the size check go through it), then give it its final name."""
         item, s, partial = self.item, self.s, self.partial
         size = item.payload_size
-        try:
-            src = io.FileIO(item.payload_path, "rb")
-        except OSError as exc:
-            raise VaultError(f"{item.recording_id}: cannot read the stored copy: {exc}") from exc
-        with src:
-            start = self._verified_prefix(partial_attrs, src)
-        if start:
-            log.info("%s: resuming %s at %d of %d bytes", item.recording_id, partial, start, size)
-        # Channel 0's handle stays open to the end: the upload's fsync and size check go through it.
-        handle = s.open(partial, OPEN_WRITE | OPEN_CREAT | (0 if start else OPEN_TRUNC))
         closed = False
         try:
-            if start and partial_attrs is not None and (partial_attrs.size or 0) > size:
-                s.truncate(handle, size, partial)  # an older, longer attempt
+            try:
+                src = io.FileIO(item.payload_path, "rb")
+            except OSError as exc:
+                raise VaultError(f"{item.recording_id}: cannot read the stored copy: {exc}") from exc
+            with src:
+                start = self._verified_prefix(partial_attrs, src, handle)
+            if start:
+                log.info("%s: resuming %s at %d of %d bytes", item.recording_id, partial, start, size)
+            old_size = (partial_attrs.size or 0) if partial_attrs is not None else 0
+            if start == 0 and old_size:
+                s.truncate(handle, 0, partial)  # nothing usable in it: start over
+            elif old_size > size:
+                s.truncate(handle, size, partial)  # an older attempt left more than the file
             if start < size:
                 self._write(handle, start, size)
             # fsync covers writes through every channel: they were all acknowledged before this.
@@ -386,10 +381,7 @@ class _Delivery:
         partial = self.partial
         step = self.s.request_size(handle0)
         requests = -(-(size - start) // step)
-        streams = max(1, min(self.options.streams, requests // MIN_REQUESTS_PER_STREAM))
-        if self._opening is not None:
-            self._opening.join()
-        self.conn.open_sessions(streams)
+        streams = max(1, min(len(self.conn.sessions), self.options.streams, requests // MIN_REQUESTS_PER_STREAM))
         cursor = _Cursor(start, size, step)
         errors: list[BaseException] = []
 

@@ -39,6 +39,7 @@ def test_second_delivery_is_recognised_not_resent(tmp_path: Path, sftp_server: S
     target.close()
     assert r.already_present
     assert payload.stat().st_mtime_ns == mtime  # untouched, not rewritten
+    assert sorted(p.name for p in payload.parent.iterdir()) == sorted([item.payload_name, item.manifest_name])
 
 
 def test_wrong_size_copy_in_vault_is_replaced(tmp_path: Path, sftp_server: SftpServer) -> None:
