@@ -66,6 +66,7 @@ locale: debs
 	$(XGETTEXT) -o ui/locale/bodydock.pot $$(find ui -name '*.py' | sort)
 	for l in nl en; do \
 	  msgmerge -q --update --backup=none --no-wrap --no-fuzzy-matching ui/locale/$$l/LC_MESSAGES/bodydock.po ui/locale/bodydock.pot; \
+	  msgattrib --no-obsolete --no-wrap -o ui/locale/$$l/LC_MESSAGES/bodydock.po ui/locale/$$l/LC_MESSAGES/bodydock.po; \
 	  msgfmt --check -o ui/locale/$$l/LC_MESSAGES/bodydock.mo ui/locale/$$l/LC_MESSAGES/bodydock.po; \
 	done
 

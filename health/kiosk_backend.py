@@ -161,7 +161,9 @@ class KioskBackend:
 
     # --- the home grid -------------------------------------------------------------------------
     def _initials(self, v: SlotView) -> str | None:
-        if v.state not in ("assigned", "checked_out") or not v.camera_serial:
+        # Only while a released camera waits in its slot, to help its wearer find it: who has which
+        # camera out is not shown on a screen in a public hallway.
+        if v.state != "assigned" or not v.camera_serial:
             return None
         live = self.station.journal.live_assignment(v.camera_serial)
         return fmt.initials(live.wearer_name) if live is not None else None
@@ -186,8 +188,9 @@ class KioskBackend:
         checkins = []
         for row in self.station.journal.open_checkins():
             v = in_slot.get(row.camera_serial)
-            if v is None or v.id != row.slot_id:
-                continue  # the camera is no longer in that slot: nothing to check in at the screen
+            if v is None or v.id != row.slot_id or row.wearer_id is None:
+                # Gone from that slot, or nobody wore it (a new camera): nobody to check in at the screen.
+                continue
             checkins.append({"id": row.id, "slot_id": row.slot_id, "slot_label": self._labels.get(row.slot_id),
                              "camera_serial": row.camera_serial})
         st = self.cfg.station
@@ -299,6 +302,8 @@ class KioskBackend:
                 "safe": r.offloaded,
             } for r in recs],
             "progress": progress,
+            # Docked but not yet listed: the recordings are still being looked up on the camera.
+            "listing": here and slot is not None and slot.state in ("attached", "identified"),
             "safe_to_leave": copied and past,
             "editable": view.is_open,
         }

@@ -102,14 +102,13 @@ class OpenCheckin:
     slot_id: int
     slot_label: str
     camera_serial: str
-    wearer_initials: str | None = None
 
     @classmethod
     def parse(cls, d: Any) -> OpenCheckin:
         o = _obj(d)
         sid = _int(o.get("slot_id")) or 0
         return cls(id=_int(o.get("id")) or 0, slot_id=sid, slot_label=_str(o.get("slot_label")) or str(sid),
-                   camera_serial=_str(o.get("camera_serial")) or "", wearer_initials=_str(o.get("wearer_initials")))
+                   camera_serial=_str(o.get("camera_serial")) or "")
 
 
 @dataclass(frozen=True)
@@ -212,6 +211,7 @@ class CheckinDetail:
     progress: Progress
     safe_to_leave: bool
     editable: bool = True  # tags may still be changed by the wearer
+    listing: bool = False  # the camera is still being asked what it holds
 
     @classmethod
     def parse(cls, d: Any) -> CheckinDetail:
@@ -221,7 +221,7 @@ class CheckinDetail:
                    camera_serial=_str(o.get("camera_serial")) or "", camera_model=_str(o.get("camera_model")),
                    recordings=tuple(Recording.parse(r) for r in _list(o.get("recordings"))),
                    progress=Progress.parse(o.get("progress")), safe_to_leave=o.get("safe_to_leave") is True,
-                   editable=o.get("editable") is not False)
+                   editable=o.get("editable") is not False, listing=o.get("listing") is True)
 
 
 @dataclass(frozen=True)

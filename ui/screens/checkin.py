@@ -22,21 +22,27 @@ from .base import IdentifyPanel, KioskScreen
 
 
 class RecordingRowView(TouchButton):
-    """A recording as a row: number, start, length, size; its label and copy state as shape + word."""
+    """A recording as a row: its number; when, how long, how big; its label; its copy state (each
+    as a shape and a word). Nothing else exists to show: the kiosk never sees imagery."""
 
     def __init__(self, theme: Theme, row: RecordingRow, **kw: Any) -> None:
-        super().__init__(theme, ident=f"rec-{row.number}", size_hint_y=None, height=theme.target * 1.15, **kw)
+        f, fs = theme.font, theme.font_small
+        super().__init__(theme, ident=f"rec-{row.number}", size_hint_y=None,
+                         height=max(theme.target * 1.15, f * 1.45 + fs * 1.45 + theme.mm(2)), **kw)
         self.clear_widgets()
-        f = theme.font
-        self.add_widget(Text(text=f"{row.number}.", font_size=f, bold=True, size_hint_x=None, width=f * 2))
-        self.add_widget(Text(text=f"{row.when}   {row.duration}   {row.size}", font_size=f))
+        self.padding = (theme.mm(2), theme.mm(1))
+        self.add_widget(Text(text=f"{row.number}", font_size=theme.font_title, bold=True, size_hint_x=None,
+                             width=theme.font_title * 1.4))
+        middle = BoxLayout(orientation="vertical")
+        middle.add_widget(Text(text=row.summary, font_size=fs, shorten=True, shorten_from="right"))
         tag = BoxLayout(orientation="horizontal", spacing=theme.gap)
-        tag.add_widget(IconView(kind=row.tag_icon.value, size_hint_x=None, width=f * 1.1))
-        tag.add_widget(Text(text=row.tag, font_size=f, bold=True))
-        self.add_widget(tag)
-        copied = BoxLayout(orientation="horizontal", spacing=theme.gap, size_hint_x=0.55)
-        copied.add_widget(IconView(kind=row.copied_icon.value, size_hint_x=None, width=f * 1.1))
-        copied.add_widget(Text(text=row.copied, font_size=theme.font_small))
+        tag.add_widget(IconView(kind=row.tag_icon.value, size_hint_x=None, width=f))
+        tag.add_widget(Text(text=row.tag, font_size=f, bold=True, shorten=True, shorten_from="right"))
+        middle.add_widget(tag)
+        self.add_widget(middle)
+        copied = BoxLayout(orientation="horizontal", spacing=theme.gap, size_hint_x=None, width=fs * 8.5)
+        copied.add_widget(IconView(kind=row.copied_icon.value, size_hint_x=None, width=fs * 1.1))
+        copied.add_widget(Text(text=row.copied, font_size=fs))
         self.add_widget(copied)
 
 
@@ -96,8 +102,8 @@ class CheckinScreen(KioskScreen):
 
     def _title(self, text: str) -> Text:
         th = self.theme
-        return Text(text=text, font_size=th.font_title, bold=True, size_hint_y=None,
-                    height=th.font_title * (1.5 if th.compact else 2.6))
+        font = th.font if th.compact else th.font_title
+        return Text(text=text, font_size=font, bold=True, size_hint_y=None, height=font * 2.6)
 
     def _choose(self, s: CheckinState, t: Translator) -> None:
         self.body.add_widget(self._title(s.message))
@@ -134,8 +140,9 @@ class CheckinScreen(KioskScreen):
     def _editing(self, s: CheckinState) -> Text:
         th = self.theme
         r = s.editing
-        text = f"{r.number}.   {r.when}   {r.duration}   {r.size}   ·   {r.tag}" if r else ""
-        return Text(text=text, font_size=th.font, size_hint_y=None, height=th.font * 1.6)
+        text = f"{r.number}.  {r.summary}  ·  {r.tag}" if r else ""
+        return Text(text=text, font_size=th.font_small, size_hint_y=None, height=th.font_small * 1.6, shorten=True,
+                    shorten_from="right")
 
     def _back(self, t: Translator) -> TouchButton:
         return self._button("back", t("Back"), "cross", self.vm.back, height=self.theme.target * 1.2)
@@ -177,12 +184,10 @@ class CheckinScreen(KioskScreen):
     def _consent(self, s: CheckinState, t: Translator) -> None:
         self.body.add_widget(self._title(s.message))
         self.body.add_widget(self._editing(s))
-        row = BoxLayout(orientation="horizontal", spacing=2 * self.theme.gap, size_hint_y=None,
-                        height=self.theme.big_target)
-        row.add_widget(self._button("consent-yes", t("Yes, consent given"), "check", lambda: self.vm.consent(True)))
-        row.add_widget(self._button("consent-no", t("No consent"), "cross", lambda: self.vm.consent(False)))
-        self.body.add_widget(row)
-        self.body.add_widget(BoxLayout())
+        self.body.add_widget(self._button("consent-yes", t("Yes, consent given"), "check",
+                                          lambda: self.vm.consent(True)))
+        self.body.add_widget(self._button("consent-no", t("No consent"), "cross", lambda: self.vm.consent(False)))
+        self.body.add_widget(BoxLayout(size_hint_y=0.01))
         self.body.add_widget(self._back(t))
 
     def _consent_how(self, s: CheckinState, t: Translator) -> None:

@@ -74,10 +74,14 @@ class HomeScreen(KioskScreen):
         if s.banners != self._banners:
             self._banners = s.banners
             self.banners.clear_widgets()
-            shown = s.banners[:MAX_BANNERS]
-            h = self.theme.font * 2.0
-            for b in shown:
-                chip = Chip(self.theme, size_hint_y=None, height=h)
-                chip.show(f"{b.severity}: {b.text}", b.icon.value, b.tone)
+            th = self.theme
+            limit = 1 if th.compact else MAX_BANNERS
+            shown = s.banners[:limit]
+            h = th.font * 1.9
+            for i, b in enumerate(shown):
+                more = len(s.banners) - limit if i == len(shown) - 1 and len(s.banners) > limit else 0
+                chip = Chip(th, size_hint_y=None, height=h, font_size=th.font_small if th.compact else th.font,
+                            one_line=True)
+                chip.show(f"{b.severity}: {b.text}" + (f"  (+{more})" if more else ""), b.icon.value, b.tone)
                 self.banners.add_widget(chip)
             self.banners.height = len(shown) * h + max(0, len(shown) - 1) * self.banners.spacing

@@ -108,13 +108,18 @@ class StaffScreen(KioskScreen):
             alerts.add_widget(Text(text=t("No open alerts"), font_size=th.font_small, size_hint_y=None,
                                    height=th.font * 2))
         for a in s.alerts:
+            fs = th.font_small
             box = Panel(orientation="vertical", size_hint_y=None, border_width=th.border, padding=th.gap,
-                        spacing=th.gap / 2, height=th.font_small * 3.2 + th.target + 3 * th.gap)
-            chip = Chip(th, size_hint_y=None, height=th.font_small * 1.9, font_size=th.font_small)
-            chip.show(f"{a.severity}: {a.text}", "warning", a.tone)
+                        spacing=th.gap / 2)
+            box.bind(minimum_height=box.setter("height"))
+            chip = Chip(th, size_hint_y=None, height=fs * 1.9, font_size=fs, one_line=True)
+            chip.show(f"{a.severity} · {a.since}", "warning", a.tone)
             box.add_widget(chip)
-            box.add_widget(Text(text=f"{a.since} · {a.detail}", font_size=th.font_small * 0.9, shorten=True,
-                                shorten_from="right", size_hint_y=None, height=th.font_small * 1.3))
+            text = Text(text=a.text, font_size=fs, bold=True, size_hint_y=None, valign="top")
+            text.bind(texture_size=lambda w, size: setattr(w, "height", size[1]))
+            box.add_widget(text)
+            box.add_widget(Text(text=a.detail, font_size=fs * 0.9, shorten=True, shorten_from="right",
+                                size_hint_y=None, height=fs * 1.3))
             if a.acknowledged:
                 box.add_widget(Text(text=t("Acknowledged"), font_size=th.font_small, bold=True, size_hint_y=None,
                                     height=th.target))

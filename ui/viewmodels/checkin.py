@@ -57,6 +57,7 @@ class RecordingRow:
     when: str
     duration: str
     size: str
+    summary: str  # "Started 14:05 · length 3:12 · 45,2 MB" in words
     tag: str  # the tag in words
     tag_icon: Icon
     copied: str  # copy state in words
@@ -107,6 +108,7 @@ class CheckinViewModel(ViewModel):
         self._gen = 0  # results for an abandoned check-in are ignored
         self._next_poll = 0.0
         self._inflight = False
+        self._saving = False  # a tag is being saved: a list refresh landing meanwhile changes no step
         self.state = self._build()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -225,7 +227,7 @@ class CheckinViewModel(ViewModel):
             self._refuse(result)
             return
         self.detail = result
-        if self.step in (Step.LOADING,):
+        if self.step is Step.LOADING and not self._saving:
             self.step = Step.LIST
         if self.step in (Step.WAIT, Step.DONE):
             self.step = Step.DONE if result.safe_to_leave else Step.WAIT
@@ -283,12 +285,13 @@ class CheckinViewModel(ViewModel):
     def _save(self, choice: TagChoice) -> None:
         assert self.session is not None and self.checkin_id is not None and self.editing is not None
         gen, rec = self._gen, self.editing
-        self.step, self.editing = Step.LOADING, None
+        self.step, self.editing, self._saving = Step.LOADING, None, True
         self.service.tag(self.checkin_id, self.session.token, rec, choice, lambda r: self._on_saved(gen, r))
 
     def _on_saved(self, gen: int, result: CheckinDetail | Refusal) -> None:
         if gen != self._gen:
             return
+        self._saving = False
         if isinstance(result, Refusal):
             self._refuse(result)
             return
@@ -306,8 +309,10 @@ class CheckinViewModel(ViewModel):
         self._emit()
 
     def tick(self, now: float) -> None:
-        """Called by the screen's clock (monotonic seconds): poll while waiting for safe copies."""
-        if self.step is not Step.WAIT or self._inflight or self.session is None or self.checkin_id is None:
+        """Called by the kiosk's clock (monotonic seconds): refresh the list (recordings found, copy
+        state) and, after finishing, wait for safe copies."""
+        if self.step not in (Step.LIST, Step.WAIT) or self._inflight or self.session is None \
+                or self.checkin_id is None:
             return
         if now < self._next_poll:
             return
@@ -342,8 +347,9 @@ class CheckinViewModel(ViewModel):
         for i, r in enumerate(self.detail.recordings, 1):
             words, icon = tag_words(t, r)
             copied = (t("Copied safely"), Icon.CHECK) if r.safe else (t("Being copied"), Icon.ARROW)
-            out.append(RecordingRow(r.id, i, fmt.day_clock(r.started_at, now), fmt.duration(r.duration_s),
-                                    fmt.size(r.size_bytes), words, icon, copied[0], copied[1]))
+            when, length, size = fmt.day_clock(r.started_at, now), fmt.duration(r.duration_s), fmt.size(r.size_bytes)
+            summary = t("Started {time} · length {duration} · {size}").format(time=when, duration=length, size=size)
+            out.append(RecordingRow(r.id, i, when, length, size, summary, words, icon, copied[0], copied[1]))
         return tuple(out)
 
     def _build(self) -> CheckinState:
@@ -355,7 +361,8 @@ class CheckinViewModel(ViewModel):
             if not self.open:
                 return CheckinState(step, title, t("Put your camera in a free slot. The dock recognises it by "
                                                   "itself."), icon=Icon.CAMERA)
-            choices = tuple(Choice(c.id, t("Camera in slot {slot}").format(slot=c.slot_label))
+            choices = tuple(Choice(c.id, t("Camera {serial} in slot {slot}").format(serial=c.camera_serial,
+                                                                                     slot=c.slot_label))
                             for c in sorted(self.open, key=lambda c: c.slot_id))
             return CheckinState(step, title, t("Which camera did you bring back?"), choices=choices)
         if step is Step.IDENTIFY:
@@ -373,6 +380,9 @@ class CheckinViewModel(ViewModel):
         progress = d.progress.fraction if d is not None else None
         if step is Step.LIST:
             n = len(rows)
+            if not n and d is not None and d.listing:
+                return CheckinState(step, title, t("Looking for recordings on the camera…"), icon=Icon.DOTS,
+                                    tone=Tone.BUSY)
             msg = t.n("{n} recording on this camera. Tap a recording to label it.",
                       "{n} recordings on this camera. Tap a recording to label it.", n).format(n=n) if n else \
                 t("There are no recordings on this camera.")

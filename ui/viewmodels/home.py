@@ -18,8 +18,9 @@ class SlotTile:
     status: str  # the state in words
     icon: Icon
     tone: Tone
-    battery: str | None  # "Accu 80%"
+    battery: str | None  # "80%" (shown next to a battery shape)
     progress: float | None  # 0..1 while copying
+    progress_text: str  # "45%" while copying
     initials: str | None
 
 
@@ -108,20 +109,16 @@ class HomeViewModel(ViewModel):
         t = self.t
         words, icon, tone = _STATES.get(s.state, (N_("Unknown"), Icon.WARNING, Tone.WARN))
         status = t(words)
-        progress = None
+        progress, progress_text = None, ""
         if s.state == "offloading":
             progress = s.progress.fraction
-            if progress is not None:
-                status = f"{status} {fmt.percent(100 * progress)}"
+            progress_text = fmt.percent(100 * progress) if progress is not None else ""
             if s.notice == "storage_full":
                 status, icon, tone = t("Waiting: storage full"), Icon.WARNING, Tone.WARN
-        elif s.state == "charging" and s.battery is not None:
-            status = f"{status} {fmt.percent(s.battery)}"
-        battery = None if s.battery is None or s.state in ("empty", "checked_out") else \
-            t("Battery {percent}").format(percent=fmt.percent(s.battery))
-        initials = s.wearer_initials if s.state in ("assigned", "checked_out") else None
+        battery = None if s.battery is None or s.state in ("empty", "checked_out") else fmt.percent(s.battery)
+        initials = s.wearer_initials if s.state == "assigned" else None
         return SlotTile(s.id, t("Slot {label}").format(label=s.label), status, icon, tone, battery, progress,
-                        initials)
+                        progress_text, initials)
 
     def _build(self) -> HomeState:
         t = self.t

@@ -17,6 +17,7 @@ class Icon(enum.StrEnum):
     LOCK = "lock"  # staff only
     CROSS = "cross"  # refused
     CAMERA = "camera"
+    BATTERY = "battery"
 
 
 class Tone(enum.StrEnum):

@@ -109,6 +109,8 @@ class TouchButton(ButtonBehavior, Panel):
         self._label.text, self._label.color = self.text, fg
         self._icon.kind, self._icon.fg, self._icon.bg = self.icon, list(fg), list(bg)
         self._icon.width = self._label.font_size * 1.3 if self.icon else 0
+        self._icon.opacity = 1 if self.icon else 0
+        self.spacing = self.theme.mm(2) if self.icon else 0
         self._label.halign = "left" if self.icon else "center"
 
 
@@ -120,9 +122,10 @@ class Chip(Panel):
         kw.setdefault("padding", (theme.mm(1.5), theme.mm(0.8)))
         kw.setdefault("spacing", theme.mm(1.5))
         font = kw.pop("font_size", theme.font)
+        one_line = kw.pop("one_line", False)
         super().__init__(**kw)
         self._icon = IconView(size_hint=(None, 1), width=font * 1.2)
-        self.label = Text(font_size=font, bold=True)
+        self.label = Text(font_size=font, bold=True, shorten=one_line, shorten_from="right")
         self.add_widget(self._icon)
         self.add_widget(self.label)
 

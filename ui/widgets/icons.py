@@ -68,6 +68,11 @@ class IconView(Widget):
             elif k == "cross":
                 Line(points=pts((0.18, 0.18), (0.82, 0.82)), width=w)
                 Line(points=pts((0.18, 0.82), (0.82, 0.18)), width=w)
+            elif k == "battery":
+                lw = max(1.2, s * 0.07)
+                Line(rectangle=(*p(0.06, 0.26), 0.8 * s, 0.48 * s), width=lw)
+                Rectangle(pos=p(0.86, 0.4), size=(0.1 * s, 0.2 * s))
+                Rectangle(pos=p(0.16, 0.36), size=(0.6 * s, 0.28 * s))
             elif k == "camera":
                 Rectangle(pos=p(0.06, 0.2), size=(0.88 * s, 0.56 * s))
                 Rectangle(pos=p(0.3, 0.76), size=(0.3 * s, 0.1 * s))

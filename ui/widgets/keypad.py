@@ -23,8 +23,8 @@ class NumberPad(GridLayout):
         keys = [*"".join(DIGIT_ROWS), CLEAR, "0", BACKSPACE]
         for k in keys:
             label = clear_text if k == CLEAR else k
-            b = TouchButton(theme, text=label, ident=f"key-{'back' if k == BACKSPACE else k}",
-                            font_size=theme.font_title if k not in (CLEAR,) else theme.font)
+            b = TouchButton(theme, text=label, ident=f"key-{'back' if k == BACKSPACE else k}", padding=(2, 2),
+                            font_size=theme.font_title if k != CLEAR else theme.font_small)
             b.bind(on_release=lambda _b, k=k: self._on_key(k))
             self.add_widget(b)
         self._clear_button = self.children[2]  # GridLayout keeps children in reverse order
