@@ -22,3 +22,119 @@ async def checkout_by_pin(d: Driver, args: dict[str, str]) -> None:
     await d.wait(lambda: d.screen == "home", what="home")
     await d.wait_text("Meenemen")
     d.report(home_texts=d.texts())
+
+
+async def checkin_and_tag(d: Driver, args: dict[str, str]) -> None:
+    await d.wait(lambda: d.screen == "home", what="home")
+    await d.tap("checkin")
+    await d.wait_text("Camera in vak 2")  # the one open check-in is chosen by itself
+    await d.type(args["number"])
+    await d.tap("key-next")
+    await d.type(args["pin"])
+    await d.tap("key-next")
+    await d.wait_text("2 opnamen op deze camera", timeout=60)
+    d.report(list_texts=d.texts())
+
+    await d.tap("rec-1")
+    await d.wait_text("Wat is deze opname?")
+    await d.tap("tag-evidence")
+    await d.wait_text("Typ het zaaknummer")
+    await d.type(args["case"], prefix="case-")
+    await d.tap("save")
+    await d.wait_text(f"Bewijs · zaak {args['case']}")
+
+    await d.tap("rec-2")
+    await d.tap("tag-learning")
+    await d.wait_text("Heeft de gefilmde persoon toestemming gegeven")
+    await d.tap("consent-yes")
+    await d.tap("how-verbal")
+    await d.wait_text("Leren · toestemming gegeven")
+    d.report(tagged_texts=d.texts())
+
+    await d.tap("finish")
+    await d.wait_text("U kunt gaan", timeout=90)
+    d.report(done=True)
+
+
+def _check_targets(d: Driver, where: str) -> int:
+    """Every visible touch target is at least 9 mm each way on this panel."""
+    from ui.theme import MIN_TARGET_MM
+    from ui.widgets.common import TouchButton
+
+    ppm = d.app.theme.px_per_mm
+    seen = 0
+    for w in d.app.manager.current_screen.walk(restrict=True):
+        if isinstance(w, TouchButton) and w.opacity > 0 and w.width > 0 and w.get_root_window() is not None:
+            seen += 1
+            assert min(w.width, w.height) >= MIN_TARGET_MM * ppm, (
+                f"{where}: {w.ident or w.text!r} is {w.width:.0f}x{w.height:.0f} px, "
+                f"under {MIN_TARGET_MM} mm ({MIN_TARGET_MM * ppm:.0f} px)")
+    return seen
+
+
+async def layout_and_lockdown(d: Driver, args: dict[str, str]) -> None:
+    from kivy.core.window import Window
+
+    checked: dict[str, int] = {}
+    await d.wait(lambda: d.screen == "home" and d.has_text("Gereed"), what="home")
+    checked["home"] = _check_targets(d, "home")
+    # English and back, by touch.
+    await d.tap("lang")
+    await d.wait_text("Take a camera")
+    assert d.has_text("Ready")
+    await d.tap("lang")
+    await d.wait_text("Camera ophalen")
+    # No way out: Escape, F1 (Kivy's settings) and a close request all leave the kiosk where it is.
+    for key in (27, 282):
+        Window.dispatch("on_key_down", key, 0, None, [])
+        Window.dispatch("on_key_up", key, 0)
+    assert Window.dispatch("on_request_close") is True
+    await d.frames(3)
+    assert d.screen == "home" and d.app.root_window is not None
+    await d.tap("checkout")
+    await d.wait_text("Houd uw pas bij de lezer")
+    checked["checkout"] = _check_targets(d, "checkout")
+    await d.tap("home")
+    await d.tap("checkin")
+    await d.type(args["number"])
+    await d.tap("key-next")
+    await d.type(args["pin"])
+    await d.tap("key-next")
+    await d.wait_text("1 opname op deze camera", timeout=60)
+    checked["checkin-list"] = _check_targets(d, "checkin list")
+    await d.tap("rec-1")
+    checked["checkin-tag"] = _check_targets(d, "checkin tag")
+    await d.tap("tag-evidence")
+    await d.wait_text("Typ het zaaknummer")
+    checked["checkin-case"] = _check_targets(d, "checkin case")
+    await d.tap("back")
+    await d.tap("tag-learning")
+    checked["checkin-consent"] = _check_targets(d, "checkin consent")
+    await d.tap("consent-yes")
+    checked["checkin-consent-how"] = _check_targets(d, "checkin consent how")
+    await d.tap("home")
+    await d.tap("staff")
+    await d.type(args["staff"])
+    await d.tap("key-next")
+    await d.type(args["staff_pin"])
+    await d.tap("key-next")
+    await d.wait_text("Status dock", timeout=30)
+    checked["staff"] = _check_targets(d, "staff")
+    # Someone switches to English and walks away mid check-out: the kiosk goes home by itself (the
+    # idle timeout is short in this run), in Dutch again for the next person.
+    await d.tap("home")
+    await d.tap("lang")
+    await d.tap("checkout")
+    await d.wait_text("Hold your badge to the reader")
+    await d.wait(lambda: d.screen == "home", timeout=30, what="home after the idle timeout")
+    await d.wait_text("Camera ophalen")
+    d.report(checked=checked)
+
+
+async def stay(d: Driver, args: dict[str, str]) -> None:
+    """Show the home grid until killed (the test kills this kiosk mid-offload)."""
+    import asyncio
+
+    await d.wait(lambda: d.screen == "home" and d.has_text("Kopiëren"), what="copying on the home grid")
+    d.report(watching=True)
+    await asyncio.sleep(600)

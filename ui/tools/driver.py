@@ -154,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scenario", required=True, help="module:function")
     p.add_argument("--arg", action="append", default=[], help="K=V passed to the scenario")
     a = p.parse_args(argv)
-    options = KioskOptions(socket=a.socket, language=a.language, idle_timeout_s=a.idle_timeout, size=a.window,
-                           allow_exit=True)
+    # As locked down as the appliance (no closing, no Escape); the driver ends the app itself.
+    options = KioskOptions(socket=a.socket, language=a.language, idle_timeout_s=a.idle_timeout, size=a.window)
     args = dict(kv.split("=", 1) for kv in a.arg)
     return run(options, load_scenario(a.scenario), args)
 
