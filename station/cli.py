@@ -74,9 +74,27 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.kiosk:
+        from station import demo_kiosk
+
+        return demo_kiosk.main(args)
     from station import demo
 
     return demo.main(args)
+
+
+def cmd_kiosk(args: argparse.Namespace) -> int:
+    # The UI toolkit is an edge: imported only when the kiosk runs, never by the core.
+    from ui.launch import run
+    from ui.options import KioskOptions, parse_size
+
+    socket, language = args.socket, args.language
+    if socket is None:
+        cfg = _load(args.config)
+        socket, language = cfg.api_socket, language or cfg.station.language
+    return run(KioskOptions(socket=socket, language=language or "nl", idle_timeout_s=args.idle_timeout,
+                            size=parse_size(args.window) if args.window else None, diagonal_in=args.diagonal,
+                            allow_exit=args.allow_exit))
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -226,7 +244,20 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=2.0, help="length of each recording")
     demo.add_argument("--workdir", type=Path, default=None, help="default: a new temporary folder")
     demo.add_argument("--timeout", type=float, default=300.0)
+    demo.add_argument("--kiosk", action="store_true", help="open the kiosk on a busy simulated dock (needs a display)")
+    demo.add_argument("--window", default="1280x800", help="kiosk window size for --kiosk (e.g. 800x480)")
     demo.set_defaults(fn=cmd_demo)
+
+    ki = sub.add_parser("kiosk", help="the touchscreen (its own process; talks to the daemon's local API)")
+    ki.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="read the API socket and language here")
+    ki.add_argument("--socket", type=Path, default=None, help="the daemon's local API socket (instead of --config)")
+    ki.add_argument("--language", choices=("nl", "en"), default=None)
+    ki.add_argument("--idle-timeout", type=float, default=60.0, help="seconds before returning home")
+    ki.add_argument("--window", default=None, metavar="WxH",
+                    help="a window of this size instead of fullscreen (development)")
+    ki.add_argument("--diagonal", type=float, default=None, help="panel diagonal in inches (touch target size)")
+    ki.add_argument("--allow-exit", action="store_true", help="the window may be closed (development only)")
+    ki.set_defaults(fn=cmd_kiosk)
 
     kg = sub.add_parser("keygen", help="create the station signing key (and a vault identity for tests)")
     kg.add_argument("--signing-key", type=Path)

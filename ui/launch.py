@@ -4,8 +4,11 @@ Escape/F1/close do nothing, no Kivy settings panel), then the app runs. ``python
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
+import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -15,9 +18,14 @@ from ui.options import KioskOptions, parse_size
 def configure_kivy(options: KioskOptions) -> None:
     os.environ.setdefault("KIVY_NO_ARGS", "1")  # our arguments are not Kivy's
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")  # Kivy logs through logging, and leaves its root alone
+    # SDL would turn SIGTERM into a close request, which the kiosk refuses: systemd could not stop it.
+    os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")  # journald has stderr; the kiosk user writes nothing
     # Kivy keeps a config.ini in KIVY_HOME; a throw-away one means nothing on disk changes its behaviour.
-    os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="bodydock-kivy-"))
+    if "KIVY_HOME" not in os.environ:
+        home = tempfile.mkdtemp(prefix="bodydock-kivy-")
+        atexit.register(shutil.rmtree, home, True)
+        os.environ["KIVY_HOME"] = home
     from kivy.config import Config
 
     Config.set("kivy", "exit_on_escape", "0")
@@ -42,7 +50,10 @@ def run(options: KioskOptions) -> int:
     configure_kivy(options)
     from ui.app import KioskApp
 
-    KioskApp(options).run()
+    app = KioskApp(options)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: app.stop())  # a clean stop for systemd and Ctrl+C
+    app.run()
     return 0
 
 

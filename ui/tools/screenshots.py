@@ -1,7 +1,7 @@
 """Screenshots of every kiosk screen, in Dutch, at 800x480 and 1280x800, for docs/screenshots/.
 
 ``python -m ui.tools.screenshots --out docs/screenshots`` builds a busy simulated dock per size
-(``ui.tools.demo_dock``), starts the real kiosk on a private Xvfb display and walks it by touch
+(``station.demo_kiosk``), starts the real kiosk on a private Xvfb display and walks it by touch
 (``tour`` below, run inside the kiosk process by ``ui.tools.driver``).
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from ui.tools.driver import Driver
 
 SIZES = ((800, 480), (1280, 800))
-OFFICER, OFFICER_PIN = "100888", "1357"  # Joost Visser in ui.tools.demo_dock: his camera is back in slot 2
+OFFICER, OFFICER_PIN = "100888", "1357"  # Joost Visser in station.demo_kiosk: his camera is back in slot 2
 STAFF, STAFF_PIN = "900001", "9999"
 
 
@@ -108,7 +108,7 @@ async def tour(d: Driver, args: dict[str, str]) -> None:
 
 
 def shoot(out: Path, size: tuple[int, int], display: str) -> list[str]:
-    from ui.tools.demo_dock import busy_dock, demo_dock
+    from station.demo_kiosk import busy_dock, demo_dock
 
     with tempfile.TemporaryDirectory(prefix="bodydock-shots-") as tmp, demo_dock(Path(tmp)) as dock:
         busy_dock(dock)

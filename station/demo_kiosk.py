@@ -1,13 +1,23 @@
-"""A simulated dock with everything going on at once, for screenshots, the frame benchmark and the
-kiosk demo: an in-process daemon (station, shift, local API) on a throw-away config with a roster,
-and simulated cameras whose slow reads keep offloads running while the kiosk is watched."""
+"""``bodydock demo --kiosk``: the kiosk on a simulated dock with everything going on at once.
+
+An in-process daemon (station, shift, local API) on a throw-away config with a roster, simulated
+cameras whose slow reads keep offloads running while the kiosk is watched, and the kiosk in its
+own process (``python -m ui``: the station never imports the UI). Also used for the kiosk's
+screenshots and frame benchmark.
+"""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
-from collections.abc import Iterator, Mapping
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -15,6 +25,7 @@ from config.loader import load_config
 from device_adapters.api import Wearer
 from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import make_camera, record
+from station.alerts import Severity
 from station.clocksync import FixedClockSync
 from station.daemon_inproc import InProcessDaemon, start_daemon
 from station.keys import generate_age_identity, generate_signing_key
@@ -59,8 +70,8 @@ class DemoDock:
     def dock_dir(self) -> Path:
         return self.root / "dock"
 
-    def camera(self, serial: str, **kw: object) -> Path:
-        make_camera(self.root / "cameras", serial, **kw)  # type: ignore[arg-type]
+    def camera(self, serial: str, **kw: Any) -> Path:
+        make_camera(self.root / "cameras", serial, **kw)
         return self.root / "cameras" / serial
 
     def state(self, sid: int) -> str:
@@ -93,11 +104,9 @@ def demo_dock(root: Path, slots: int = 8, idle_timeout_s: float = 60.0) -> Itera
         daemon.stop()
 
 
-def wait(predicate: object, timeout: float = 60.0) -> None:
-    import time
-
+def wait(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
+    while not predicate():
         if time.monotonic() > deadline:
             raise TimeoutError("the demo dock did not reach the expected state")
         time.sleep(0.1)
@@ -106,8 +115,6 @@ def wait(predicate: object, timeout: float = 60.0) -> None:
 def busy_dock(d: DemoDock, *, slow_mbps: float = 0.004) -> None:
     """Eight slots in eight situations: ready, copying, charging, waiting to be taken, taken, a fault,
     and a camera just brought back (a check-in by Joost Visser, 100888)."""
-    from station.alerts import Severity
-
     shift = d.daemon.runtime.shift
 
     def checkout(person: Mapping[str, object]) -> int:
@@ -147,3 +154,20 @@ def busy_dock(d: DemoDock, *, slow_mbps: float = 0.004) -> None:
     dock(2, returning, "offloading")
     d.daemon.station.alerts.raise_("vault-unreachable", Severity.WARN,
                                    "vault unreachable for 2 h 10 min: connection refused")
+
+
+def main(args: argparse.Namespace) -> int:
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bodydock-kiosk-demo-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"bodydock demo --kiosk: a busy simulated dock in {work}; close the kiosk window to stop.")
+    with demo_dock(work) as dock:
+        busy_dock(dock)
+        print("Sign in on the kiosk with (personnel number / PIN):")
+        for p in PEOPLE:
+            print(f"  {p['personnel_number']} / {p['pin']}  {p['name']} ({', '.join(p['roles'])})")
+        print("Joost Visser's camera is back in slot 2: check it in and label the recordings.")
+        cmd = [sys.executable, "-m", "ui", "--socket", str(dock.socket), "--window", args.window, "--allow-exit"]
+        try:
+            return subprocess.run(cmd, check=False).returncode
+        except KeyboardInterrupt:
+            return 0
