@@ -189,7 +189,7 @@ def loopback() -> Iterator[Route]:
 
 @contextlib.contextmanager
 def shaped() -> Iterator[Route]:
-    ns = netns.create("bdb")
+    ns = netns.create("bdb", veth=True)
     server = make_server("bench-", netns=ns.name, host="127.0.0.1", port=2222)
     proxy: subprocess.Popen[bytes] | None = None
     try:

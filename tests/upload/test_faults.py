@@ -115,25 +115,38 @@ def test_station_loses_connection_state_on_restart_and_resumes(ob: Outbox, sftp_
 
 
 @pytest.fixture
-def lossy_server() -> Iterator[tuple[SftpServer, netns.NetNs]]:
+def lossy_server() -> Iterator[tuple[SftpServer, netns.NetNs, int]]:
+    """sshd inside a namespace of our own; the client reaches it through a forwarder on
+    127.0.0.1 that connects from inside the namespace. Loss is applied to the namespace's lo."""
     if os.geteuid() != 0:
         pytest.skip("needs root")
     ns = netns.create("bdl")
-    server = make_server(netns=ns.name, host=ns.ns_ip, port=2222)
+    server = make_server(netns=ns.name, host="127.0.0.1", port=2222)
+    port = free_port()
+    forwarder = subprocess.Popen(
+        [sys.executable, "-m", "tests.upload.lab.delayproxy", "--listen", f"127.0.0.1:{port}",
+         "--to", "127.0.0.1:2222", "--to-netns", ns.name, "--delay-ms", "0"],
+        cwd=ROOT, stdout=subprocess.PIPE,
+    )
     try:
+        assert forwarder.stdout is not None and forwarder.stdout.readline().strip() == b"listening"
         server.start()
-        yield server, ns
+        yield server, ns, port
     finally:
+        forwarder.kill()
+        forwarder.wait()
         remove_server(server)
         ns.delete()
 
 
-def test_packet_loss_and_outage_inside_a_namespace(ob: Outbox, lossy_server: tuple[SftpServer, netns.NetNs],
+def test_packet_loss_and_outage_inside_a_namespace(ob: Outbox, lossy_server: tuple[SftpServer, netns.NetNs, int],
                                                    caplog: pytest.LogCaptureFixture) -> None:
-    server, ns = lossy_server
+    server, ns, port = lossy_server
     truth = queue(ob, 2, 6 * MiB)
     ns.set_loss(5)  # every 20th packet (on average) dropped, both directions
-    target = SftpTarget(ssh_settings(server, io_timeout_s=3.0), SftpOptions(root="/vault", confirm="readback"))
+    line = f"[127.0.0.1]:{port} {server.host_key_pub}"
+    target = SftpTarget(ssh_settings(server, port=port, host_line=line, io_timeout_s=3.0),
+                        SftpOptions(root="/vault", confirm="readback"))
     d = run(ob, target)
     try:
         wait_for(lambda: partial_size(server) > 1 * MiB, 60, what="upload under lossy link")

@@ -3,7 +3,8 @@
 The kernels here have no ``netem``; this adds round-trip time the way a WAN does for the SSH
 layer (window adjustments and SFTP acknowledgements arrive late) without shaping TCP itself.
 Run it as a process (``python -m tests.upload.lab.delayproxy``), possibly inside a network
-namespace, so it never competes with the uploader for the GIL.
+namespace, so it never competes with the uploader for the GIL. With ``--to-netns`` it listens
+here and connects from inside a namespace: a doorway into a namespace without any veth.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import contextlib
 import socket
 import threading
 import time
+
+from tests.upload.lab.netns import connect_inside
 
 CHUNK = 1 << 20
 
@@ -62,9 +65,9 @@ def _pump(src: socket.socket, dst: socket.socket, delay_s: float) -> None:
         src.shutdown(socket.SHUT_RD)
 
 
-def _serve_one(client: socket.socket, target: tuple[str, int], delay_s: float) -> None:
+def _serve_one(client: socket.socket, target: tuple[str, int], delay_s: float, netns: str | None) -> None:
     try:
-        upstream = socket.create_connection(target, timeout=10)
+        upstream = connect_inside(netns, target) if netns else socket.create_connection(target, timeout=10)
     except OSError:
         client.close()
         return
@@ -81,7 +84,7 @@ def _serve_one(client: socket.socket, target: tuple[str, int], delay_s: float) -
     upstream.close()
 
 
-def serve(listen: tuple[str, int], target: tuple[str, int], delay_s: float) -> None:
+def serve(listen: tuple[str, int], target: tuple[str, int], delay_s: float, netns: str | None = None) -> None:
     family = socket.AF_INET6 if ":" in listen[0] else socket.AF_INET
     srv = socket.socket(family, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -90,7 +93,7 @@ def serve(listen: tuple[str, int], target: tuple[str, int], delay_s: float) -> N
     print("listening", flush=True)
     while True:
         client, _ = srv.accept()
-        threading.Thread(target=_serve_one, args=(client, target, delay_s), daemon=True).start()
+        threading.Thread(target=_serve_one, args=(client, target, delay_s, netns), daemon=True).start()
 
 
 def main() -> None:
@@ -98,10 +101,11 @@ def main() -> None:
     ap.add_argument("--listen", required=True, help="host:port")
     ap.add_argument("--to", required=True, help="host:port")
     ap.add_argument("--delay-ms", type=float, required=True, help="added one-way delay")
+    ap.add_argument("--to-netns", help="connect to --to from inside this network namespace")
     a = ap.parse_args()
     lh, _, lp = a.listen.rpartition(":")
     th, _, tp = a.to.rpartition(":")
-    serve((lh.strip("[]"), int(lp)), (th.strip("[]"), int(tp)), a.delay_ms / 1000)
+    serve((lh.strip("[]"), int(lp)), (th.strip("[]"), int(tp)), a.delay_ms / 1000, a.to_netns)
 
 
 if __name__ == "__main__":

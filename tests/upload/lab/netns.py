@@ -1,16 +1,24 @@
-"""A network namespace joined to the host by a veth pair, with optional shaping and loss.
+"""Network namespaces for the lab: loss (nftables) inside one, and for the benchmark a veth pair
+into one with tbf shaping.
 
-Addresses come from 10.<a>.<b>.0/30 picked per namespace, so parallel test runs do not collide;
-nothing outside the namespace and its veth peer is touched.
+Tests use a namespace without a veth: the client reaches it through a forwarder that listens on
+127.0.0.1 and connects from inside the namespace (see ``delayproxy --to-netns``), so a test
+touches only 127.0.0.1 here and 127.0.0.1 inside its own namespace. The benchmark's veth pair
+uses 198.18.0.0/15, the range reserved for benchmarking (RFC 2544), never routed anywhere.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import random
+import socket
 import subprocess
+import threading
 from dataclasses import dataclass
+
+CLONE_NEWNET = 0x40000000
 
 
 def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -20,10 +28,10 @@ def _run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 @dataclass
 class NetNs:
     name: str
-    host_if: str
-    ns_if: str
-    host_ip: str
-    ns_ip: str
+    host_if: str = ""  # veth end in the root namespace (benchmark only)
+    ns_if: str = "lo"  # where loss applies: the veth end, or the namespace's loopback
+    host_ip: str = ""
+    ns_ip: str = "127.0.0.1"
 
     def exec(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return _run("ip", "netns", "exec", self.name, *cmd, check=check)
@@ -33,13 +41,14 @@ class NetNs:
 
     def shape(self, rate: str = "1gbit", burst: str = "256kb", latency: str = "20ms") -> None:
         """Token-bucket rate limit in both directions of the veth link."""
+        assert self.host_if, "shaping needs the veth pair"
         _run("tc", "qdisc", "replace", "dev", self.host_if, "root", "tbf",
              "rate", rate, "burst", burst, "latency", latency)
         self.exec("tc", "qdisc", "replace", "dev", self.ns_if, "root", "tbf",
                   "rate", rate, "burst", burst, "latency", latency)
 
     def set_loss(self, percent: float) -> None:
-        """Drop about ``percent`` % of packets entering and leaving the namespace (0 clears)."""
+        """Drop about ``percent`` % of packets on ``ns_if`` in both directions (0 clears)."""
         self.exec("nft", "delete", "table", "inet", "bdloss", check=False)
         if percent <= 0:
             return
@@ -61,24 +70,54 @@ table inet bdloss {{
                        check=True, capture_output=True)
 
     def delete(self) -> None:
-        _run("ip", "link", "del", self.host_if, check=False)
+        if self.host_if:
+            _run("ip", "link", "del", self.host_if, check=False)
         _run("ip", "netns", "del", self.name, check=False)
 
 
-def create(prefix: str = "bd") -> NetNs:
+def connect_inside(name: str, address: tuple[str, int], timeout: float = 10.0) -> socket.socket:
+    """A TCP connection made from inside namespace ``name`` (the socket stays there)."""
+    result: list[socket.socket | BaseException] = []
+
+    def run() -> None:
+        # setns changes only this thread's namespace; the thread ends right after.
+        fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), f"setns into {name} failed")
+            result.append(socket.create_connection(address, timeout=timeout))
+        except BaseException as exc:
+            result.append(exc)
+        finally:
+            os.close(fd)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join()
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]
+
+
+def create(prefix: str = "bd", *, veth: bool = False) -> NetNs:
     tag = f"{os.getpid() % 10000:04d}{random.randrange(100):02d}"
-    a, b = random.randrange(64, 250), random.randrange(0, 64) * 4
-    ns = NetNs(name=f"{prefix}-{tag}", host_if=f"{prefix}h{tag}", ns_if=f"{prefix}n{tag}",
-               host_ip=f"10.{a}.{b // 256}.{b % 256 + 1}", ns_ip=f"10.{a}.{b // 256}.{b % 256 + 2}")
+    ns = NetNs(name=f"{prefix}-{tag}")
+    if veth:
+        b = random.randrange(0, 16384) * 4  # a /30 in 198.18.0.0/16
+        ns.host_if, ns.ns_if = f"{prefix}h{tag}", f"{prefix}n{tag}"
+        ns.host_ip = f"198.18.{b // 256}.{b % 256 + 1}"
+        ns.ns_ip = f"198.18.{b // 256}.{b % 256 + 2}"
     try:
         _run("ip", "netns", "add", ns.name)
-        _run("ip", "link", "add", ns.host_if, "type", "veth", "peer", "name", ns.ns_if)
-        _run("ip", "link", "set", ns.ns_if, "netns", ns.name)
-        _run("ip", "addr", "add", f"{ns.host_ip}/30", "dev", ns.host_if)
-        _run("ip", "link", "set", ns.host_if, "up")
-        ns.exec("ip", "addr", "add", f"{ns.ns_ip}/30", "dev", ns.ns_if)
-        ns.exec("ip", "link", "set", ns.ns_if, "up")
         ns.exec("ip", "link", "set", "lo", "up")
+        if veth:
+            _run("ip", "link", "add", ns.host_if, "type", "veth", "peer", "name", ns.ns_if)
+            _run("ip", "link", "set", ns.ns_if, "netns", ns.name)
+            _run("ip", "addr", "add", f"{ns.host_ip}/30", "dev", ns.host_if)
+            _run("ip", "link", "set", ns.host_if, "up")
+            ns.exec("ip", "addr", "add", f"{ns.ns_ip}/30", "dev", ns.ns_if)
+            ns.exec("ip", "link", "set", ns.ns_if, "up")
     except BaseException:
         with contextlib.suppress(Exception):
             ns.delete()
