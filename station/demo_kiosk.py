@@ -51,7 +51,7 @@ vault:
   local: {{path: vault}}
   recipients: ["{recipient}"]
 keys: {{signing_key: keys/signing.key}}
-policies: {{verify: both, min_battery_percent: 60}}
+policies: {{verify: both, min_battery_percent: 60, chunk_kib: {chunk_kib}}}
 roster: {{source: file, file: roster.yaml}}
 """
 SYNCED = FixedClockSync(True, "demo: clock check skipped")
@@ -81,7 +81,7 @@ class DemoDock:
         self.daemon.stop()
 
 
-def write_demo_config(root: Path, slots: int) -> Path:
+def write_demo_config(root: Path, slots: int, chunk_kib: int = 1024) -> Path:
     (root / "keys").mkdir(mode=0o700, parents=True, exist_ok=True)
     generate_signing_key(root / "keys" / "signing.key")
     recipient = generate_age_identity(root / "vault-identity.txt")
@@ -90,13 +90,13 @@ def write_demo_config(root: Path, slots: int) -> Path:
     (root / "roster.yaml").write_text(yaml.safe_dump({"officers": people}, sort_keys=False))
     slot_yaml = "\n".join(f"  - id: {i}\n    usb_ports: [\"1-1.{i}\"]" for i in range(1, slots + 1))
     path = root / "station.yaml"
-    path.write_text(CONFIG.format(slots=slot_yaml, recipient=recipient))
+    path.write_text(CONFIG.format(slots=slot_yaml, recipient=recipient, chunk_kib=chunk_kib))
     return path
 
 
 @contextlib.contextmanager
-def demo_dock(root: Path, slots: int = 8, idle_timeout_s: float = 60.0) -> Iterator[DemoDock]:
-    cfg = load_config(write_demo_config(root, slots))
+def demo_dock(root: Path, slots: int = 8, idle_timeout_s: float = 60.0, chunk_kib: int = 1024) -> Iterator[DemoDock]:
+    cfg = load_config(write_demo_config(root, slots, chunk_kib))
     daemon = start_daemon(cfg, clock=SYNCED, idle_timeout_s=idle_timeout_s)
     try:
         yield DemoDock(root, daemon)

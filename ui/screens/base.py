@@ -50,7 +50,7 @@ class KioskScreen(Screen):
     def __init__(self, theme: Theme, kiosk: KioskViewModel, **kw: Any) -> None:
         super().__init__(name=self.screen_name.value, **kw)
         self.theme, self.kiosk = theme, kiosk
-        root = Panel(orientation="vertical", bg=list(WHITE))
+        root = Panel(orientation="vertical")  # on the white window: no fill of its own
         self.header = Header(theme)
         pad = theme.gap
         self.body = BoxLayout(orientation="vertical", padding=(2 * pad, 1.5 * pad), spacing=1.5 * pad)

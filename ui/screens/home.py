@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import time
+from dataclasses import replace
 from typing import Any
 
+from kivy.clock import Clock
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 
@@ -19,6 +22,10 @@ from ui.widgets.slot_tile import SlotTileView
 from .base import KioskScreen
 
 MAX_BANNERS = 2
+# Copy progress repaints at most this often (state changes repaint at once): every repaint redraws
+# the whole window, which is what costs a frame on a dock without a GPU (software GL), while a
+# percentage of a minutes-long copy gains nothing from moving four times a second.
+PROGRESS_REPAINT_S = 1.0
 
 
 class HomeScreen(KioskScreen):
@@ -44,6 +51,8 @@ class HomeScreen(KioskScreen):
             self.body.add_widget(w)
         self.tiles: list[SlotTileView] = []
         self._banners: tuple[Banner, ...] | None = None
+        self._progress_at = 0.0
+        self._flush: Any = None
         self.vm.subscribe(self.render)
         self.translate(kiosk.t)
 
@@ -52,6 +61,11 @@ class HomeScreen(KioskScreen):
         self.lang.text = "English" if t.language == "nl" else "Nederlands"
         self.checkout.text = t("Take a camera")
         self.checkin.text = t("Return a camera")
+        self.render()
+
+    def _flush_progress(self, _dt: float) -> None:
+        self._flush = None
+        self._progress_at = 0.0
         self.render()
 
     def _layout(self, n: int) -> None:
@@ -67,8 +81,21 @@ class HomeScreen(KioskScreen):
         self.header.title.text = s.title
         if len(self.tiles) != len(s.tiles):
             self._layout(len(s.tiles))
+        now = time.monotonic()
+        progress_due = now - self._progress_at >= PROGRESS_REPAINT_S
+        deferred = False
         for view, tile in zip(self.tiles, s.tiles, strict=True):
+            old = view.tile
+            if old is not None and not progress_due and replace(old, progress=tile.progress,
+                                                                   progress_text=tile.progress_text) == tile:
+                deferred = deferred or old != tile  # only the percentage moved: repaint with the next batch
+                continue
             view.show(tile)
+        if progress_due:
+            self._progress_at = now
+        if deferred and self._flush is None:
+            wait = max(0.0, PROGRESS_REPAINT_S - (now - self._progress_at))
+            self._flush = Clock.schedule_once(self._flush_progress, wait)
         self.checkout.disabled = not s.can_checkout
         self.checkin.disabled = not s.can_checkin
         if s.banners != self._banners:

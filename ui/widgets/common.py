@@ -32,9 +32,15 @@ def register_fonts() -> None:
         LabelBase.register(FONT, fn_regular="data/fonts/Roboto-Regular.ttf", fn_bold="data/fonts/Roboto-Bold.ttf")
 
 
+CLEAR = (0.0, 0.0, 0.0, 0.0)
+
+
 class Panel(BoxLayout):
+    """A box with an optional background and border. Without a background nothing is filled: the
+    window is already white, and every full-size fill costs a frame under software GL."""
+
     ident = StringProperty("")
-    bg = ListProperty(list(WHITE))
+    bg = ListProperty(list(CLEAR))
     border_color = ListProperty(list(BLACK))
     border_width = NumericProperty(0)
 
@@ -51,11 +57,16 @@ class Panel(BoxLayout):
 
     def _redraw(self, *_: Any) -> None:
         self._bg_color.rgba = self.bg
-        self._bg_rect.pos, self._bg_rect.size = self.pos, self.size
+        filled = len(self.bg) == 4 and self.bg[3] > 0
+        self._bg_rect.pos, self._bg_rect.size = self.pos, self.size if filled else (0, 0)
         bw = self.border_width
-        self._bd_color.rgba = self.border_color if bw > 0 else (0, 0, 0, 0)
+        self._bd_color.rgba = self.border_color if bw > 0 else CLEAR
         half = bw / 2
-        self._bd_line.rectangle = (self.x + half, self.y + half, max(0, self.width - bw), max(0, self.height - bw))
+        if bw > 0:
+            self._bd_line.rectangle = (self.x + half, self.y + half, max(0, self.width - bw),
+                                       max(0, self.height - bw))
+        else:
+            self._bd_line.points = []
         self._bd_line.width = max(1.0, half)
 
 

@@ -1,0 +1,142 @@
+"""Kiosk frame times while 8 slots offload.
+
+A simulated dock with 8 cameras, each read at a limited rate (``read_rate_mbps``) so all 8
+offloads run for the whole measurement, in this process (station, shift, local API); the real
+kiosk in its own process (as on the appliance) on $DISPLAY, or on a private Xvfb when there is
+none (software GL: llvmpipe). The kiosk shows the home grid, receiving a snapshot whenever offload
+progress moves; halfway, someone walks up and types a check-out by touch (the request goes to the
+station on a worker thread while frames keep coming). Frame time is the interval between two
+consecutive frames of the kiosk's main loop (Kivy caps it at 60 fps, ~16.7 ms).
+
+Prints one JSON object with ``p99_frame_ms`` (target <= 33). Run:
+``.venv/bin/python bench/kiosk_frames.py [--seconds 15] [--window 1280x800]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SLOTS = 8
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+async def measure(d: Any, args: dict[str, str]) -> None:
+    """Runs inside the kiosk process (``ui.tools.driver``)."""
+    from kivy.clock import Clock
+
+    seconds = float(args["seconds"])
+    await d.wait(lambda: d.screen == "home" and sum(t == "Kopiëren" for t in d.texts()) >= SLOTS, 60,
+                 what="8 slots copying on the home grid")
+    intervals: list[float] = []
+    last: list[float] = []
+    redraws = [0]
+    d.app.vm.home.subscribe(lambda: redraws.__setitem__(0, redraws[0] + 1))
+
+    def on_frame(_dt: float) -> None:
+        now = time.perf_counter()
+        if last:
+            intervals.append(now - last[0])
+            last[0] = now
+        else:
+            last.append(now)
+
+    event = Clock.schedule_interval(on_frame, 0)
+    start = time.monotonic()
+    await asyncio.sleep(seconds / 2)
+    # Someone checks out by touch while the copies run: no camera is ready, so the station says so.
+    await d.tap("checkout")
+    await d.type("100234")
+    await d.tap("key-next")
+    await d.type("1234")
+    await d.tap("key-next")
+    await d.wait(lambda: d.has_text("Er kan nu geen camera worden uitgegeven"), 30, what="the refusal")
+    await d.tap("done")
+    remaining = seconds - (time.monotonic() - start)
+    if remaining > 0:
+        await asyncio.sleep(remaining)
+    event.cancel()
+    d.report(intervals_ms=[round(i * 1000, 3) for i in intervals], home_updates=redraws[0],
+             seconds=round(time.monotonic() - start, 2))
+
+
+def run(seconds: float, window: str, rate_mbps: float) -> dict[str, Any]:
+    from device_adapters.simulated import camera as simcam
+    from station.demo_kiosk import demo_dock, wait
+    from ui.tools.xvfb import virtual_display
+
+    with tempfile.TemporaryDirectory(prefix="bodydock-kiosk-bench-") as tmp, \
+            demo_dock(Path(tmp), slots=SLOTS, chunk_kib=64) as dock:
+        # Enough footage per camera that every copy outlasts the measurement at this rate.
+        per_camera_mb = rate_mbps * (seconds + 60)
+        seconds_of_video = max(2.0, per_camera_mb * 8 / 2.5 / 2)  # two recordings at ~2.5 Mbit/s
+        for sid in range(1, SLOTS + 1):
+            cam = dock.camera(f"BWC-{sid:04d}", recordings=2, seconds=seconds_of_video, video_kbps=2500,
+                              battery_percent=50, charge_rate_pps=0, faults={"read_rate_mbps": rate_mbps})
+            simcam.dock(dock.dock_dir, sid, cam)
+        wait(lambda: all(dock.state(s) == "offloading" for s in range(1, SLOTS + 1)), 120)
+        display = os.environ.get("DISPLAY")
+        own = None if display else virtual_display(1280, 800)
+        if own is not None:
+            display = own.__enter__()
+        try:
+            cmd = [sys.executable, "-m", "ui.tools.driver", "--socket", str(dock.socket), "--window", window,
+                   "--scenario", "bench.kiosk_frames:measure", "--arg", f"seconds={seconds}"]
+            proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "DISPLAY": str(display)}, capture_output=True,
+                                  text=True, timeout=seconds + 300)
+        finally:
+            if own is not None:
+                own.__exit__(None, None, None)
+        offloading_after = sum(dock.state(s) == "offloading" for s in range(1, SLOTS + 1))
+        progress = sum(v.bytes_done for v in dock.daemon.station.views())
+    if proc.returncode != 0:
+        raise SystemExit(f"kiosk run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    report = next(json.loads(line) for line in reversed(proc.stdout.splitlines()) if '"intervals_ms"' in line)
+    ms = report["intervals_ms"]
+    return {
+        "p99_frame_ms": round(percentile(ms, 0.99), 2),
+        "p95_frame_ms": round(percentile(ms, 0.95), 2),
+        "p50_frame_ms": round(statistics.median(ms), 2),
+        "max_frame_ms": round(max(ms), 2),
+        "frames": len(ms),
+        "seconds": report["seconds"],
+        "fps": round(len(ms) / report["seconds"], 1),
+        "home_updates": report["home_updates"],
+        "window": window,
+        "display": "own Xvfb (llvmpipe)" if not os.environ.get("DISPLAY") else f"DISPLAY={os.environ['DISPLAY']}",
+        "slots_offloading_at_end": offloading_after,
+        "bytes_offloaded": progress,
+        "read_rate_mbps_per_camera": rate_mbps,
+        "target_p99_frame_ms": 33,
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seconds", type=float, default=15.0)
+    p.add_argument("--window", default="1280x800")
+    p.add_argument("--rate", type=float, default=0.5, help="read rate per camera, MB/s")
+    a = p.parse_args()
+    print(json.dumps(run(a.seconds, a.window, a.rate)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
