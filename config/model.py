@@ -92,7 +92,7 @@ class SftpConfig:
     root: str  # a path on the vault server, so kept as text and never resolved locally
     # After fsync and the size check: also read the file back and compare its SHA-256.
     confirm: SftpConfirm = "size"
-    streams: int = 2  # parallel SFTP channels per file (one is capped at 2 MiB per round trip)
+    streams: int = 3  # parallel SFTP channels per file (one is capped at 2 MiB per round trip)
     connect_timeout_s: float = 15
     io_timeout_s: float = 60  # no progress for this long: the connection is dropped and retried
     keepalive_s: float = 15

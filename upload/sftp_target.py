@@ -62,7 +62,7 @@ ASSUMED_WRITE_LENGTH = 255 * 1024
 class SftpOptions:
     root: str
     confirm: Confirm = "size"
-    streams: int = 2
+    streams: int = 3
     in_flight: int = 32  # unacknowledged WRITE/READ requests per channel
 
 
