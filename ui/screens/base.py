@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from kivy.core.text import Label as CoreLabel
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import Screen
 from kivy.uix.widget import Widget
@@ -37,9 +38,11 @@ class Header(Panel):
         return b
 
     def _fit(self, b: TouchButton) -> None:
-        b._label.texture_update()
+        # Measure the text unwrapped (the label wraps to its current width otherwise).
+        label = CoreLabel(text=b.text, font_size=b._label.font_size, font_name=b._label.font_name, bold=True)
+        label.refresh()
         icon = b._label.font_size * 1.3 if b.icon else 0
-        b.width = max(self.theme.target * 1.5, b._label.texture_size[0] + icon + 2 * b.padding[0] + b.spacing + 4)
+        b.width = max(self.theme.target * 1.5, label.texture.size[0] + icon + 2 * b.padding[0] + b.spacing + 4)
 
 
 class KioskScreen(Screen):

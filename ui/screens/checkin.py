@@ -200,7 +200,7 @@ class CheckinScreen(KioskScreen):
 
     def _status(self, s: CheckinState, t: Translator) -> None:
         th = self.theme
-        chip = Chip(th, size_hint_y=None, height=th.big_target, font_size=th.font_title)
+        chip = Chip(th, size_hint_y=None, height=max(th.big_target, th.font_title * 2.9), font_size=th.font_title)
         chip.show(s.message, s.icon.value, s.tone)
         self.body.add_widget(chip)
         if s.step in (Step.WAIT, Step.DONE):

@@ -58,7 +58,7 @@ class CheckoutScreen(KioskScreen):
     def _outcome(self, s: CheckoutState, t: Translator) -> BoxLayout:
         th = self.theme
         box = BoxLayout(orientation="vertical", spacing=2 * th.gap)
-        chip = Chip(th, size_hint_y=None, height=th.big_target, font_size=th.font_title)
+        chip = Chip(th, size_hint_y=None, height=max(th.big_target, th.font_title * 2.9), font_size=th.font_title)
         chip.show(s.message, s.icon.value, s.tone)
         box.add_widget(chip)
         if s.step is Step.DONE and s.slot_label:

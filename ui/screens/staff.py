@@ -71,7 +71,7 @@ class StaffScreen(KioskScreen):
         self.body.clear_widgets()
         th = self.theme
         if s.step is not Step.OVERVIEW:
-            chip = Chip(th, size_hint_y=None, height=th.big_target, font_size=th.font_title)
+            chip = Chip(th, size_hint_y=None, height=max(th.big_target, th.font_title * 2.9), font_size=th.font_title)
             refused = s.step is Step.REFUSED
             chip.show(s.message, (Icon.CROSS if refused else Icon.DOTS).value, Tone.FAULT if refused else Tone.BUSY)
             self.body.add_widget(chip)

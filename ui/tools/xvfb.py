@@ -12,11 +12,12 @@ from collections.abc import Iterator
 
 
 @contextlib.contextmanager
-def virtual_display(width: int = 1280, height: int = 800, *, timeout_s: float = 20.0) -> Iterator[str]:
+def virtual_display(width: int = 1280, height: int = 800, *, depth: int = 24,
+                    timeout_s: float = 20.0) -> Iterator[str]:
     """Start Xvfb and yield its DISPLAY (":N"); the server stops on exit."""
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp",
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", f"{width}x{height}x{depth}", "-nolisten", "tcp",
          "-noreset", "+extension", "GLX"],
         pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kivy.core.text import LabelBase
-from kivy.graphics import Color, Line, Rectangle
+from kivy.graphics import Color, Mesh, Rectangle
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
@@ -33,6 +33,15 @@ def register_fonts() -> None:
 
 
 CLEAR = (0.0, 0.0, 0.0, 0.0)
+# Outer corners 0-3, inner corners 4-7 (counter-clockwise from bottom left): four bars.
+_FRAME_INDICES = [0, 1, 5, 0, 5, 4, 1, 2, 6, 1, 6, 5, 2, 3, 7, 2, 7, 6, 3, 0, 4, 3, 4, 7]
+
+
+def frame_vertices(x: float, y: float, w: float, h: float, bw: float) -> list[float]:
+    bw = min(bw, w / 2, h / 2)
+    outer = [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+    inner = [(x + bw, y + bw), (x + w - bw, y + bw), (x + w - bw, y + h - bw), (x + bw, y + h - bw)]
+    return [c for vx, vy in (*outer, *inner) for c in (vx, vy, 0.0, 0.0)]
 
 
 class Panel(BoxLayout):
@@ -50,7 +59,8 @@ class Panel(BoxLayout):
             self._bg_color = Color(*self.bg)
             self._bg_rect = Rectangle(pos=self.pos, size=self.size)
             self._bd_color = Color(*self.border_color)
-            self._bd_line = Line(rectangle=(*self.pos, *self.size), width=1)
+            # The border as one mesh of four bars: one cheap draw, where a wide Line is many triangles.
+            self._bd_mesh = Mesh(mode="triangles", indices=_FRAME_INDICES, vertices=[0.0] * 32)
         self.bind(pos=self._redraw, size=self._redraw, bg=self._redraw, border_color=self._redraw,
                   border_width=self._redraw)
         self._redraw()
@@ -61,13 +71,8 @@ class Panel(BoxLayout):
         self._bg_rect.pos, self._bg_rect.size = self.pos, self.size if filled else (0, 0)
         bw = self.border_width
         self._bd_color.rgba = self.border_color if bw > 0 else CLEAR
-        half = bw / 2
-        if bw > 0:
-            self._bd_line.rectangle = (self.x + half, self.y + half, max(0, self.width - bw),
-                                       max(0, self.height - bw))
-        else:
-            self._bd_line.points = []
-        self._bd_line.width = max(1.0, half)
+        self._bd_mesh.vertices = frame_vertices(self.x, self.y, self.width, self.height, bw) if bw > 0 \
+            else [0.0] * 32
 
 
 class Text(Label):
@@ -156,19 +161,18 @@ class Bar(Widget):
     def __init__(self, theme: Theme, **kw: Any) -> None:
         super().__init__(**kw)
         bw = theme.border
+        self._bw = max(1.0, bw / 2)
         with self.canvas:
-            Color(*WHITE)
-            self._back = Rectangle()
             Color(*BLACK)
             self._fill = Rectangle()
-            self._frame = Line(width=max(1.0, bw / 2))
+            self._frame = Mesh(mode="triangles", indices=_FRAME_INDICES, vertices=[0.0] * 32)
         self.bind(pos=self._redraw, size=self._redraw, value=self._redraw)
 
     def _redraw(self, *_: Any) -> None:
-        self._back.pos, self._back.size = self.pos, self.size
+        # On the white window: the empty part needs no fill of its own.
         v = min(1.0, max(0.0, self.value))
         self._fill.pos, self._fill.size = self.pos, (self.width * v, self.height)
-        self._frame.rectangle = (self.x, self.y, self.width, self.height)
+        self._frame.vertices = frame_vertices(self.x, self.y, self.width, self.height, self._bw)
 
 
 def walk_idents(root: Widget) -> dict[str, Widget]:

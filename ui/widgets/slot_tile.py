@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.widget import Widget
 
 from ui.theme import Theme
 from ui.viewmodels.home import SlotTile
@@ -19,22 +20,26 @@ class SlotTileView(Panel):
         g = theme.gap
         super().__init__(orientation="vertical", padding=g, spacing=g * 0.5, border_width=theme.border, **kw)
         self.theme = theme
-        fs = theme.font_small
-        top = BoxLayout(orientation="horizontal", size_hint_y=None, height=theme.font * 1.35, spacing=g / 2)
-        self.title = Text(font_size=theme.font, bold=True, shorten=True)
+        # A roomier panel gets larger tile text: the grid is read from a step away.
+        fs = theme.font_small if theme.compact else theme.font
+        ft = theme.font if theme.compact else theme.font_title
+        top = BoxLayout(orientation="horizontal", size_hint_y=None, height=ft * 1.35, spacing=g / 2)
+        self.title = Text(font_size=ft, bold=True, shorten=True)
         self.battery_icon = IconView(kind="battery", size_hint_x=None, width=fs * 1.3)
         self.battery = Text(font_size=fs, halign="right", size_hint_x=None, width=fs * 2.6)
         for w in (self.title, self.battery_icon, self.battery):
             top.add_widget(w)
-        self.chip = Chip(theme, size_hint_y=None, height=theme.font * 1.8, font_size=fs, one_line=True,
+        self.chip = Chip(theme, size_hint_y=None, height=fs * 2.1, font_size=fs, one_line=True,
                          padding=(theme.mm(1), theme.mm(0.6)), spacing=theme.mm(1))
-        bottom = BoxLayout(orientation="horizontal", size_hint_y=None, height=fs * 1.35, spacing=g)
+        self.bottom = bottom = BoxLayout(orientation="horizontal", size_hint_y=None, height=fs * 1.35, spacing=g)
         self.bar = Bar(theme, size_hint_y=None, height=max(8, theme.mm(2)), pos_hint={"center_y": 0.5})
+        self._fs = fs
         self.percent = Text(font_size=fs, bold=True, halign="right", size_hint_x=None, width=fs * 2.8)
         self.initials = Text(font_size=fs, bold=True)
         for w in (self.bar, self.percent, self.initials):
             bottom.add_widget(w)
-        for w in (top, self.chip, bottom):
+        # Spare height above and below: the content sits in the middle of a tall tile.
+        for w in (Widget(), top, self.chip, bottom, Widget()):
             self.add_widget(w)
         self.tile: SlotTile | None = None
 
@@ -52,7 +57,8 @@ class SlotTileView(Panel):
         self.bar.width = self.bar.width if copying else 0
         self.bar.value = tile.progress or 0.0
         self.percent.text = tile.progress_text
-        self.percent.width = self.theme.font_small * 2.8 if copying else 0
         self.initials.text = tile.initials or ""
+        self.bottom.spacing = self.theme.gap if copying else 0
+        self.percent.width = self._fs * 2.8 if copying else 0
         self.initials.size_hint_x = None if copying else 1
         self.initials.width = 0 if copying else self.initials.width
