@@ -76,6 +76,6 @@ def options_from(args: argparse.Namespace) -> KioskOptions:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore"):
+    for noisy in ("httpx", "httpcore", "kivy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return run(options_from(build_parser().parse_args(argv)))
