@@ -26,7 +26,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from config.model import StationConfig
-from health.kiosk_backend import KioskBackend, KioskRefusal, Notice, StatusSource
+from health.kiosk_backend import KioskBackend, StatusSource
+from health.kiosk_codes import KioskRefusal
+from health.kiosk_notices import Notice
 from station.shift_runtime import ShiftRuntime
 
 POLL_S = 0.25  # offload progress has no events: poll the snapshot this often, send only changes
@@ -176,13 +178,12 @@ def kiosk_routes(backend: KioskBackend) -> list[BaseRoute]:
     ]
 
 
-def kiosk_mount(cfg: StationConfig, runtime: ShiftRuntime, *,
-                idle_timeout_s: float = 60.0) -> Callable[[StatusSource], list[BaseRoute]]:
+def kiosk_mount(cfg: StationConfig, runtime: ShiftRuntime) -> Callable[[StatusSource], list[BaseRoute]]:
     """For ``start_health(local_routes=...)``: builds the backend once the health monitor exists
     and lets it take over the badge reader."""
 
     def mount(status: StatusSource) -> list[BaseRoute]:
-        backend = KioskBackend(cfg, runtime.shift, status, roster=runtime.roster, idle_timeout_s=idle_timeout_s)
+        backend = KioskBackend(cfg, runtime.shift, status, roster=runtime.roster)
         runtime.badge_handler = backend.on_badge
         return kiosk_routes(backend)
 

@@ -9,30 +9,25 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from config.model import StationConfig
 from health import fmt
+from health.kiosk_codes import KioskRefusal, alert_kind, checkout_code, tag_request
+from health.kiosk_notices import NoticeHub
 from health.kiosk_sessions import KioskSession, Sessions
 from health.report import HealthReport, report_json
 from station import __version__
 from station.badge import badge_hint
 from station.domain import (
-    AuthFailed,
     CheckinView,
-    Consent,
-    ConsentMethod,
     Identity,
-    LockedOutError,
     NotAllowed,
     NotFound,
     ShiftError,
     ShiftService,
-    Tag,
     TagError,
-    TagRequest,
 )
 from station.engine import SlotView
 from station.events import CheckinOpened, DomainEvent
@@ -42,7 +37,6 @@ from station.timeutil import iso
 
 log = logging.getLogger(__name__)
 
-Notice = dict[str, Any]
 # Slot states in which the camera's footage is copied and verified (nothing left to wait for).
 _PAST_OFFLOAD = frozenset({"verified", "wiping", "charging", "ready", "assigned"})
 ROSTER_ALERT = "roster"
@@ -54,101 +48,11 @@ class StatusSource(Protocol):
     def acknowledge(self, alert_id: int, who: str) -> bool: ...
 
 
-class KioskRefusal(Exception):
-    def __init__(self, code: str, message: str = "", *, status: int = 409, until: datetime | None = None) -> None:
-        super().__init__(message or code)
-        self.code, self.message, self.status, self.until = code, message, status, until
-
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": self.code, "message": self.message}
-        if self.until is not None:
-            out["until"] = iso(self.until)
-        return out
-
-
-def alert_kind(key: str) -> tuple[str, int | None]:
-    """Which banner an alert is (the kiosk translates by kind); the English message goes along."""
-    head, _, tail = key.partition(":")
-    if key in ("vault-unreachable", "health:vault"):
-        return "vault_offline", None
-    if head.startswith("vault-"):
-        return "vault_problem", None
-    if key == "health:store" or key == "vault-full":
-        return "storage_low", None
-    if key == "health:backlog":
-        return "backlog", None
-    if key == "health:clock":
-        return "clock", None
-    if head == "slot-fault":
-        return "slot_fault", int(tail) if tail.isdigit() else None
-    if head == "undocked-unassigned":
-        return "taken_without_checkout", None
-    if head in ("unmapped-port", "health:slots", "health:adapters", "health:battery"):
-        return "dock_hardware", None
-    return "other", None
-
-
-def checkout_code(exc: ShiftError) -> tuple[str, datetime | None]:
-    """The shift service's refusal as a code. Its messages are meant for people; these patterns
-    are pinned by the kiosk API tests, so a reworded message shows up as a failing test."""
-    if isinstance(exc, LockedOutError):
-        return "locked_out", exc.until
-    if isinstance(exc, AuthFailed):
-        return ("unknown_badge" if "badge" in str(exc) else "bad_credentials"), None
-    if isinstance(exc, NotAllowed):
-        return "not_allowed", None
-    if isinstance(exc, NotFound):
-        return "not_found", None
-    text = str(exc)
-    for needle, code in (("clock", "clock_unsynchronised"), ("still checked out to you", "already_out"),
-                         ("personal camera", "no_personal_camera"), ("your camera", "no_personal_camera"),
-                         ("no camera", "no_camera"), ("no ready camera", "no_camera"),
-                         ("did not answer", "camera_unavailable"), ("unavailable", "camera_unavailable"),
-                         ("has no camera ready", "busy")):
-        if needle in text:
-            return code, None
-    return "failed", None
-
-
-class NoticeHub:
-    """Thread-safe fan-out of notices to the open event streams."""
-
-    def __init__(self) -> None:
-        self._subs: list[Callable[[Notice], None]] = []
-        self._lock = threading.Lock()
-
-    def subscribe(self, fn: Callable[[Notice], None]) -> Callable[[], None]:
-        with self._lock:
-            self._subs.append(fn)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if fn in self._subs:
-                    self._subs.remove(fn)
-
-        return unsubscribe
-
-    @property
-    def listeners(self) -> int:
-        with self._lock:
-            return len(self._subs)
-
-    def publish(self, notice: Notice) -> None:
-        with self._lock:
-            subs = list(self._subs)
-        for fn in subs:
-            try:
-                fn(notice)
-            except Exception:
-                log.exception("kiosk notice delivery failed")
-
-
 class KioskBackend:
     def __init__(self, cfg: StationConfig, shift: ShiftService, status: StatusSource, *,
-                 roster: RosterKeeper | None = None, idle_timeout_s: float = 60.0) -> None:
+                 roster: RosterKeeper | None = None) -> None:
         self.cfg, self.shift, self.status, self.roster = cfg, shift, status, roster
         self.station = shift.station
-        self.idle_timeout_s = idle_timeout_s
         self.sessions = Sessions()
         self.notices = NoticeHub()
         self._labels = {s.id: s.label for s in cfg.slots}
@@ -196,7 +100,7 @@ class KioskBackend:
         st = self.cfg.station
         return {
             "station": {"id": st.id, "name": st.name, "version": __version__, "language": st.language,
-                        "timezone": st.timezone, "idle_timeout_s": self.idle_timeout_s},
+                        "timezone": st.timezone},
             "slots": [self._slot_json(v) for v in views],
             "alerts": [self._alert_json(a) for a in self.station.alerts.open()],
             "checkins": checkins,
@@ -325,7 +229,7 @@ class KioskBackend:
         if not isinstance(rec_id, str) or all(r.recording_id != rec_id for r in view.recordings):
             raise KioskRefusal("not_found", "no such recording in this check-in", status=404)
         try:
-            request = _tag_request(body)
+            request = tag_request(body)
             self.shift.tag(rec_id, request, s.identity)
         except TagError as exc:
             raise KioskRefusal("invalid_tag", str(exc), status=400) from None
@@ -436,17 +340,3 @@ class KioskBackend:
                                   "session": granted})
 
 
-def _tag_request(body: Mapping[str, Any]) -> TagRequest:
-    try:
-        tag = Tag(str(body.get("tag")))
-    except ValueError:
-        raise TagError("tag is evidence, learning or uncategorised") from None
-    consent = None
-    c = body.get("consent")
-    if isinstance(c, Mapping):
-        try:
-            consent = Consent(given=c.get("given") is True, method=ConsentMethod(str(c.get("method"))))
-        except ValueError:
-            raise TagError("consent method is verbal, written, on_camera or not_asked") from None
-    case = body.get("case_number")
-    return TagRequest(tag, case_number=case if isinstance(case, str) else None, consent=consent)

@@ -27,8 +27,7 @@ class InProcessDaemon:
         self.station.stop()
 
 
-def start_daemon(cfg: StationConfig, *, clock: ClockSync | None = None,
-                 idle_timeout_s: float = 60.0) -> InProcessDaemon:
+def start_daemon(cfg: StationConfig, *, clock: ClockSync | None = None) -> InProcessDaemon:
     from health.kiosk_api import kiosk_mount
     from health.service import start_health
 
@@ -37,5 +36,5 @@ def start_daemon(cfg: StationConfig, *, clock: ClockSync | None = None,
     runtime.start()  # subscribed before the core starts: no docking is missed
     station.start()
     runtime.serve()
-    health = start_health(cfg, station, local_routes=kiosk_mount(cfg, runtime, idle_timeout_s=idle_timeout_s))
+    health = start_health(cfg, station, local_routes=kiosk_mount(cfg, runtime))
     return InProcessDaemon(cfg, station, runtime, health)

@@ -95,9 +95,9 @@ def write_demo_config(root: Path, slots: int, chunk_kib: int = 1024) -> Path:
 
 
 @contextlib.contextmanager
-def demo_dock(root: Path, slots: int = 8, idle_timeout_s: float = 60.0, chunk_kib: int = 1024) -> Iterator[DemoDock]:
+def demo_dock(root: Path, slots: int = 8, chunk_kib: int = 1024) -> Iterator[DemoDock]:
     cfg = load_config(write_demo_config(root, slots, chunk_kib))
-    daemon = start_daemon(cfg, clock=SYNCED, idle_timeout_s=idle_timeout_s)
+    daemon = start_daemon(cfg, clock=SYNCED)
     try:
         yield DemoDock(root, daemon)
     finally:

@@ -46,11 +46,11 @@ class KioskDock:
         self.daemon.stop()
 
 
-def start_kiosk_dock(root: Path, *, slots: int = 2, idle_timeout_s: float = 60.0) -> KioskDock:
+def start_kiosk_dock(root: Path, *, slots: int = 2) -> KioskDock:
     from tests.station.shift_helpers import PEOPLE
 
     env = write_station_config(root, slots=slots, min_battery=50)
     roster = write_roster(root / "roster.yaml", (*PEOPLE, ADMIN))
     text = env.config_path.read_text()
     env.config_path.write_text(text + f"roster: {{source: file, file: {roster}}}\n")
-    return KioskDock(env, start_daemon(env.load(), clock=SYNCED, idle_timeout_s=idle_timeout_s))
+    return KioskDock(env, start_daemon(env.load(), clock=SYNCED))

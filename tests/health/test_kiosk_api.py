@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from health.kiosk_backend import alert_kind
+from health.kiosk_codes import alert_kind
 from tests.conftest import wait_for
 from tests.health.kiosk_dock import ADMIN, KioskDock, start_kiosk_dock
 from tests.station.shift_helpers import OFFICER_A, OFFICER_C, STAFF

@@ -118,15 +118,12 @@ class StationInfo:
     version: str = ""
     language: str = "nl"
     timezone: str = "Europe/Amsterdam"
-    idle_timeout_s: float = 60.0
 
     @classmethod
     def parse(cls, d: Any) -> StationInfo:
         o = _obj(d)
-        idle = o.get("idle_timeout_s")
         return cls(id=_str(o.get("id")) or "", name=_str(o.get("name")) or "", version=_str(o.get("version")) or "",
-                   language=_str(o.get("language")) or "nl", timezone=_str(o.get("timezone")) or "Europe/Amsterdam",
-                   idle_timeout_s=float(idle) if isinstance(idle, int | float) and idle > 0 else 60.0)
+                   language=_str(o.get("language")) or "nl", timezone=_str(o.get("timezone")) or "Europe/Amsterdam")
 
 
 @dataclass(frozen=True)

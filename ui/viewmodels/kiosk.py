@@ -94,6 +94,9 @@ class KioskViewModel:
 
     # --- from the station --------------------------------------------------------------------
     def on_snapshot(self, snap: Snapshot) -> None:
+        tz = snap.station.timezone  # times are shown in the station's zone, whatever the kiosk's
+        for vm in (self.checkout, self.checkin, self.staff):
+            vm.timezone = tz
         self.home.update(snap)
         self.checkin.set_open(snap.checkins)
 
