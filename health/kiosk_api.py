@@ -70,7 +70,7 @@ async def event_stream(backend: KioskBackend, *, poll_s: float = POLL_S,
     last = ""
     sent_at = time.monotonic()
     try:
-        while True:
+        while not backend.closing.is_set():
             notices: list[Notice] = []
             if last:
                 with contextlib.suppress(TimeoutError):
@@ -178,13 +178,25 @@ def kiosk_routes(backend: KioskBackend) -> list[BaseRoute]:
     ]
 
 
-def kiosk_mount(cfg: StationConfig, runtime: ShiftRuntime) -> Callable[[StatusSource], list[BaseRoute]]:
+class KioskMount:
     """For ``start_health(local_routes=...)``: builds the backend once the health monitor exists
-    and lets it take over the badge reader."""
+    and lets it take over the badge reader. ``close()`` before the HTTP servers stop ends the open
+    event streams at once (uvicorn would otherwise wait for them, then cancel them noisily)."""
 
-    def mount(status: StatusSource) -> list[BaseRoute]:
-        backend = KioskBackend(cfg, runtime.shift, status, roster=runtime.roster)
-        runtime.badge_handler = backend.on_badge
-        return kiosk_routes(backend)
+    def __init__(self, cfg: StationConfig, runtime: ShiftRuntime) -> None:
+        self.cfg, self.runtime = cfg, runtime
+        self.backend: KioskBackend | None = None
 
-    return mount
+    def __call__(self, status: StatusSource) -> list[BaseRoute]:
+        self.backend = KioskBackend(self.cfg, self.runtime.shift, status, roster=self.runtime.roster)
+        self.runtime.badge_handler = self.backend.on_badge
+        return kiosk_routes(self.backend)
+
+    def close(self) -> None:
+        self.runtime.badge_handler = None
+        if self.backend is not None:
+            self.backend.close()
+
+
+def kiosk_mount(cfg: StationConfig, runtime: ShiftRuntime) -> KioskMount:
+    return KioskMount(cfg, runtime)

@@ -58,9 +58,12 @@ class KioskBackend:
         self._labels = {s.id: s.label for s in cfg.slots}
         self._badge: tuple[str, int | None] = ("checkout", None)
         self._badge_lock = threading.Lock()
+        self.closing = threading.Event()
         self._sub = shift.subscribe(self._on_event)
 
     def close(self) -> None:
+        """The daemon is stopping: event streams end (within one poll), nothing more is published."""
+        self.closing.set()
         self._sub.close()
 
     # --- the home grid -------------------------------------------------------------------------
@@ -112,7 +115,7 @@ class KioskBackend:
     def _on_event(self, ev: DomainEvent) -> None:
         # Any domain event: streams recompute their snapshot now instead of at the next poll.
         self.notices.publish({"type": "wake"})
-        if isinstance(ev, CheckinOpened):
+        if isinstance(ev, CheckinOpened) and ev.wearer_id is not None:  # someone to check in
             self.notices.publish({"type": "checkin_opened", "checkin_id": ev.checkin_id, "slot_id": ev.slot_id,
                                   "slot_label": self._labels.get(ev.slot_id)})
 

@@ -51,7 +51,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from health.kiosk_api import kiosk_mount
         from health.service import start_health
 
-        health = start_health(cfg, station, local_routes=kiosk_mount(cfg, shift))
+        kiosk = kiosk_mount(cfg, shift)
+        health = start_health(cfg, station, local_routes=kiosk)
     except Exception:
         log.exception("health checks and status API failed to start; the station runs without them")
     notifier = Notifier.from_env()
@@ -66,6 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if watchdog is not None:
         watchdog.stop()
     if health is not None:
+        kiosk.close()  # the kiosk's event streams end first: the HTTP servers then stop at once
         health.stop()
     shift.stop()
     station.stop()

@@ -20,8 +20,10 @@ class InProcessDaemon:
     station: Station
     runtime: ShiftRuntime
     health: Any  # health.service.HealthService (the web stack is imported lazily, like the CLI does)
+    kiosk: Any  # health.kiosk_api.KioskMount
 
     def stop(self) -> None:
+        self.kiosk.close()
         self.health.stop()
         self.runtime.stop()
         self.station.stop()
@@ -36,5 +38,6 @@ def start_daemon(cfg: StationConfig, *, clock: ClockSync | None = None) -> InPro
     runtime.start()  # subscribed before the core starts: no docking is missed
     station.start()
     runtime.serve()
-    health = start_health(cfg, station, local_routes=kiosk_mount(cfg, runtime))
-    return InProcessDaemon(cfg, station, runtime, health)
+    kiosk = kiosk_mount(cfg, runtime)
+    health = start_health(cfg, station, local_routes=kiosk)
+    return InProcessDaemon(cfg, station, runtime, health, kiosk)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import make_camera
+from station.clocksync import ClockSync
 from station.daemon_inproc import InProcessDaemon, start_daemon
 from station.engine import SlotView
 from tests.conftest import StationEnv, wait_for, write_station_config
@@ -46,11 +47,11 @@ class KioskDock:
         self.daemon.stop()
 
 
-def start_kiosk_dock(root: Path, *, slots: int = 2) -> KioskDock:
+def start_kiosk_dock(root: Path, *, slots: int = 2, clock: ClockSync = SYNCED) -> KioskDock:
     from tests.station.shift_helpers import PEOPLE
 
     env = write_station_config(root, slots=slots, min_battery=50)
     roster = write_roster(root / "roster.yaml", (*PEOPLE, ADMIN))
     text = env.config_path.read_text()
     env.config_path.write_text(text + f"roster: {{source: file, file: {roster}}}\n")
-    return KioskDock(env, start_daemon(env.load(), clock=SYNCED))
+    return KioskDock(env, start_daemon(env.load(), clock=clock))

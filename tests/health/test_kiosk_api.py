@@ -67,8 +67,11 @@ class Stream:
 
 
 def test_snapshot_stream_checkout_and_checkin(kdock: KioskDock) -> None:
+    from device_adapters.api import Wearer
+
     c = client(kdock)
-    cam = kdock.camera("CAM-A", recordings=2)
+    # Last worn by C: docking it opens a check-in for C (a camera nobody wore opens none at the screen).
+    cam = kdock.camera("CAM-A", recordings=2, wearer=Wearer(OFFICER_C["personnel_number"], OFFICER_C["name"]))
     stream = Stream(kdock)
     try:
         wait_for(lambda: bool(stream.of("snapshot")), 20, what="first snapshot")
@@ -238,3 +241,27 @@ def _purpose(kdock: KioskDock) -> str:
     ("roster", "other")])
 def test_alert_kinds(key: str, kind: str) -> None:
     assert alert_kind(key)[0] == kind
+
+
+def test_refusal_codes_from_the_shift_service(tmp_path: Path) -> None:
+    """The codes the kiosk translates, from the service's real refusals (a reworded message that
+    no longer maps shows up here)."""
+    from station.clocksync import FixedClockSync
+
+    d = start_kiosk_dock(tmp_path, clock=FixedClockSync(False, "test: no time service"))
+    c = client(d)
+    try:
+        d.dock(1, d.camera("CAM-A", recordings=0))
+        d.wait_state(1, "ready")
+        r = c.post("/api/kiosk/checkout", json=pin(OFFICER_A))
+        assert r.status_code == 409 and r.json()["error"] == "clock_unsynchronised", r.text
+        assert c.post("/api/kiosk/checkout", json={"badge": "DEADBEEF"}).json()["error"] == "unknown_badge"
+        wrong = {"personnel_number": OFFICER_C["personnel_number"], "pin": "0000"}
+        codes = [c.post("/api/kiosk/checkout", json=wrong).json() for _ in range(5)]
+        assert [x["error"] for x in codes] == ["bad_credentials"] * 4 + ["locked_out"]
+        assert codes[-1]["until"]
+        r = c.post("/api/kiosk/checkout", json=pin(OFFICER_C))  # the right PIN, but locked
+        assert r.status_code == 429 and r.json()["error"] == "locked_out"
+    finally:
+        c.close()
+        d.stop()
