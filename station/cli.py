@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import signal
-import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 from station import __version__
@@ -148,34 +145,13 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
-def _sha256_stream(chunks: Iterator[bytes]) -> str:
-    h = hashlib.sha256()
-    for buf in chunks:
-        h.update(buf)
-    return h.hexdigest()
-
-
-def _file_chunks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as fh:
-        while buf := fh.read(1 << 20):
-            yield buf
-
-
-def _age_plaintext_sha256(path: Path, identity: Path) -> str:
-    with subprocess.Popen(["age", "-d", "-i", str(identity), str(path)], stdout=subprocess.PIPE) as proc:
-        assert proc.stdout is not None
-        digest = _sha256_stream(iter(lambda: proc.stdout.read(1 << 20), b""))  # type: ignore[union-attr]
-    if proc.returncode != 0:
-        raise OSError(f"age could not decrypt {path}")
-    return digest
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
     """Check a manifest's signature and the SHA-256 of the (encrypted) footage next to it.
 
     With ``--identity`` (the vault's age identity, which is never on a dock) the footage is also
     decrypted and its plaintext SHA-256 compared with the manifest.
     """
+    from station.hashing import age_plaintext_sha256, sha256_file
     from station.manifest import ManifestError, open_manifest
 
     bad = 0
@@ -192,14 +168,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if not payload.exists():
             print(f"{manifest}: signature OK (payload not present here)")
             continue
-        cipher = _sha256_stream(_file_chunks(payload))
+        cipher = sha256_file(payload)
         if cipher != body["payload"]["sha256"]:
             print(f"{payload}: FAILED: hashes to {cipher}, manifest says {body['payload']['sha256']}")
             bad += 1
             continue
         if args.identity:
             try:
-                plain = _age_plaintext_sha256(payload, args.identity)
+                plain = age_plaintext_sha256(payload, args.identity)
             except OSError as exc:
                 print(f"{payload}: FAILED: {exc}")
                 bad += 1

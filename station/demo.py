@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +26,7 @@ from station.app import StatePaths, build_station, read_anchor
 from station.audit import verify_chain
 from station.clocksync import FixedClockSync
 from station.engine import SlotView, Station
+from station.hashing import age_plaintext_sha256, sha256_file
 from station.journal import Journal
 from station.keys import generate_age_identity, generate_signing_key
 from station.manifest import ManifestError, open_manifest
@@ -210,26 +209,11 @@ def _store_empty(station: Station) -> bool:
     return not any(station.store.path.glob("*.age"))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while buf := fh.read(1 << 20):
-            h.update(buf)
-    return h.hexdigest()
-
-
 def _decrypt_sha256(path: Path, identity: Path) -> str:
-    """Decrypt with the stock age CLI, as the municipality would, and hash the plaintext."""
-    h = hashlib.sha256()
-    with subprocess.Popen(["age", "-d", "-i", str(identity), str(path)], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE) as proc:
-        assert proc.stdout is not None
-        while buf := proc.stdout.read(1 << 20):
-            h.update(buf)
-        err = proc.stderr.read() if proc.stderr else b""
-    if proc.returncode != 0:
-        return f"age failed: {err.decode(errors='replace').strip()}"
-    return h.hexdigest()
+    try:
+        return age_plaintext_sha256(path, identity)
+    except OSError as exc:
+        return f"age failed: {exc}"
 
 
 def _check_and_summarise(vault: Path, state_dir: Path, plans: list[CameraPlan], identity: Path,
@@ -246,7 +230,7 @@ def _check_and_summarise(vault: Path, state_dir: Path, plans: list[CameraPlan], 
         if not payload.exists():
             problems.append(f"{payload}: missing")
             continue
-        if _sha256(payload) != body["payload"]["sha256"]:
+        if sha256_file(payload) != body["payload"]["sha256"]:
             problems.append(f"{payload}: ciphertext does not match its manifest")
         plain = _decrypt_sha256(payload, identity)
         if plain != body["sha256"]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import subprocess
@@ -16,6 +15,7 @@ import pytest
 
 from config.loader import load_config
 from config.model import StationConfig
+from station.hashing import age_plaintext_sha256
 from station.keys import generate_age_identity, generate_signing_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,8 +88,7 @@ def station_env(tmp_path: Path) -> StationEnv:
 
 def decrypt_sha256(path: Path, identity: Path) -> str:
     """Decrypt with the stock age CLI (the vault's side) and hash the plaintext."""
-    out = subprocess.run(["age", "-d", "-i", str(identity), str(path)], capture_output=True, check=True)
-    return hashlib.sha256(out.stdout).hexdigest()
+    return age_plaintext_sha256(path, identity)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, interval: float = 0.1, what: str = "") -> None:

@@ -8,19 +8,12 @@ import shutil
 from pathlib import Path
 
 from station.crashpoints import crash_point
+from station.hashing import sha256_file
 from station.ports import DeliveryItem, Pacer, VaultError, VaultReceipt, VaultTarget
 from station.store import fsync_dir
 from upload.layout import relative_dir
 
 CHUNK = 1024 * 1024
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while buf := fh.read(CHUNK):
-            h.update(buf)
-    return h.hexdigest()
 
 
 class LocalDirTarget(VaultTarget):
@@ -44,7 +37,7 @@ class LocalDirTarget(VaultTarget):
             fout.flush()
             os.fsync(fout.fileno())
         # Read back what the vault holds, not what we think we wrote.
-        if _sha256(partial) != h.hexdigest():
+        if sha256_file(partial) != h.hexdigest():
             partial.unlink(missing_ok=True)
             raise VaultError(f"read-back of {partial} does not match")
         os.replace(partial, dest)
@@ -58,7 +51,7 @@ class LocalDirTarget(VaultTarget):
             payload = folder / item.payload_name
             manifest = folder / item.manifest_name
             already = payload.exists() and payload.stat().st_size == item.payload_size
-            if already and _sha256(payload) == item.payload_sha256:
+            if already and sha256_file(payload) == item.payload_sha256:
                 sha = item.payload_sha256
             else:
                 already = False
