@@ -72,4 +72,4 @@ locale: debs
 
 # Screenshots of every kiosk screen (Dutch; 800x480 and 1280x800) into docs/screenshots/.
 screenshots: deps
-	$(BIN)/python -m ui.tools.screenshots --out docs/screenshots
+	$(BIN)/python -m kiosk_lab.screenshots --out docs/screenshots

@@ -50,8 +50,8 @@ def _wait(predicate: object, timeout: float, what: str) -> float:
 
 
 def run(cycles: int) -> dict[str, object]:
+    from bodydock.assembly import build_station
     from device_adapters.mass_storage.images import make_exfat
-    from station.app import build_station
     from tests.conftest import write_station_config
     from tests.umockdock import UMockDock
 

@@ -45,7 +45,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def measure(d: Any, args: dict[str, str]) -> None:
-    """Runs inside the kiosk process (``ui.tools.driver``)."""
+    """Runs inside the kiosk process (``kiosk_lab.driver``)."""
     from kivy.clock import Clock
 
     seconds = float(args["seconds"])
@@ -93,7 +93,7 @@ async def measure(d: Any, args: dict[str, str]) -> None:
 
 
 def _kiosk(socket: Path, window: str, seconds: float, display: str) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "ui.tools.driver", "--socket", str(socket), "--window", window,
+    cmd = [sys.executable, "-m", "kiosk_lab.driver", "--socket", str(socket), "--window", window,
            "--scenario", "bench.kiosk_frames:measure", "--arg", f"seconds={seconds}"]
     proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "DISPLAY": display}, capture_output=True, text=True,
                           timeout=seconds + 300)
@@ -114,9 +114,9 @@ def _kiosk(socket: Path, window: str, seconds: float, display: str) -> dict[str,
 
 
 def run(seconds: float, windows: list[str], rate_mbps: float, depth: int) -> dict[str, Any]:
+    from bodydock.demo_kiosk import demo_dock, wait
     from device_adapters.simulated import camera as simcam
-    from station.demo_kiosk import demo_dock, wait
-    from ui.tools.xvfb import virtual_display
+    from kiosk_lab.xvfb import virtual_display
 
     with tempfile.TemporaryDirectory(prefix="bodydock-kiosk-bench-") as tmp, \
             demo_dock(Path(tmp), slots=SLOTS, chunk_kib=64) as dock:

@@ -54,12 +54,12 @@ from device_adapters.api import (  # noqa: E402
 from device_adapters.simulated import camera as simcam  # noqa: E402
 from device_adapters.simulated.adapter import SimulatedAdapter  # noqa: E402
 from device_adapters.simulated.generate import make_camera, make_large_recording  # noqa: E402
-from station.agecrypt import AgeEncryptor  # noqa: E402
-from station.audit import AuditLog  # noqa: E402
-from station.journal import Journal  # noqa: E402
-from station.keys import generate_age_identity, generate_signing_key, load_signing_key  # noqa: E402
-from station.offload import OffloadJob, OffloadOk, Progress, offload_camera  # noqa: E402
-from station.store import Store  # noqa: E402
+from station.crypto.agecrypt import AgeEncryptor  # noqa: E402
+from station.crypto.keys import generate_age_identity, generate_signing_key, load_signing_key  # noqa: E402
+from station.offload.pipeline import OffloadJob, OffloadOk, Progress, offload_camera  # noqa: E402
+from station.storage.audit import AuditLog  # noqa: E402
+from station.storage.journal import Journal  # noqa: E402
+from station.storage.store import Store  # noqa: E402
 
 MB = 1_000_000
 MiB = 1 << 20

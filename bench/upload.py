@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 import paramiko  # noqa: E402
 
-from station.ports import DeliveryItem  # noqa: E402
+from station.outbox.target import DeliveryItem  # noqa: E402
 from tests.upload.lab import netns  # noqa: E402
 from tests.upload.lab.sshd import VAULT_ROOT, SftpServer, make_server, remove_server  # noqa: E402
 from upload.hostkey import PinnedHostKey  # noqa: E402
@@ -220,7 +220,7 @@ def suite(p: Route, src: Path, size: int, digest: str, work: Path, repeat: int) 
     runners: dict[str, Runner] = {
         "openssh_sftp": run_openssh,
         "paramiko_putfo": run_paramiko_putfo,
-        "bodydock": lambda *a: run_bodydock(*a, digest=digest),
+        "bodydock": lambda route, path, n, tmp: run_bodydock(route, path, n, tmp, digest=digest),
     }
     samples: dict[str, list[Sample]] = {k: [] for k in runners}
     loads: list[float] = []

@@ -55,8 +55,8 @@ from config.model import (
     VaultConfig,
     VaultHealth,
 )
-from station.keys import KeyFileError, check_secret_file, load_signing_key, parse_age_recipient
-from station.timewindows import TimeWindow
+from station.crypto.keys import KeyFileError, check_secret_file, load_signing_key, parse_age_recipient
+from station.outbox.timewindows import TimeWindow
 
 # A location in the document: mapping keys and list indexes from the root.
 KeyPath = tuple[str | int, ...]
@@ -368,8 +368,8 @@ def _adapters(data: Mapping[str, Any], base: Path) -> AdaptersConfig:
 
 
 def _shift_problems(cfg: StationConfig, *, check_files: bool) -> list[_Problem]:
-    from station.keys import parse_public_key_text
-    from station.roster import RosterError, parse_roster
+    from station.crypto.keys import parse_public_key_text
+    from station.shift.roster import RosterError, parse_roster
 
     problems: list[_Problem] = []
     models = [rule.model for rule in cfg.checkout.firmware_current]

@@ -13,7 +13,7 @@ from datetime import datetime
 from health.clock import ClockReading
 from health.queries import AdapterStats, Totals
 from health.system import DiskReading, LoadReading, MemoryReading, ThermalReading
-from station.journal import AlertRow
+from station.storage.journal import AlertRow
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,11 @@ from health.system import (
     read_memory,
     read_thermal,
 )
-from station.app import StatePaths
-from station.audit import verify_chain
-from station.engine import SlotView, Station
-from station.journal import AlertRow
-from station.keys import KeyFileError, check_secret_file
+from station.core.engine import SlotView, Station
+from station.crypto.keys import KeyFileError, check_secret_file
+from station.storage.audit import verify_chain
+from station.storage.journal import AlertRow
+from station.storage.paths import StatePaths
 from station.timeutil import utcnow
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from health.checks import CHECK_NAMES
 from health.clock import ClockState
 from health.report import HealthReport
-from station.states import SlotState
+from station.core.states import SlotState
 
 SEVERITIES = ("warn", "critical")
 

@@ -15,8 +15,8 @@ from health.gather import Gatherer, Probes
 from health.model import Status
 from health.report import HealthReport
 from station import __version__
-from station.alerts import Severity
-from station.engine import Station
+from station.core.alerts import Severity
+from station.core.engine import Station
 from station.timeutil import utcnow
 
 log = logging.getLogger(__name__)

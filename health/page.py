@@ -14,7 +14,7 @@ from health import fmt
 from health.facts import SlotFacts
 from health.model import Status
 from health.report import HealthReport
-from station.journal import AlertRow
+from station.storage.journal import AlertRow
 from station.timeutil import parse_iso
 
 REFRESH_S = 15

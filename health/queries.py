@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from station.app import AUDIT_ANCHOR
-from station.journal import AlertRow
+from station.storage.journal import AlertRow
+from station.storage.paths import AUDIT_ANCHOR
 from station.timeutil import iso, parse_iso
 
 UNIDENTIFIED = "unidentified"  # a fault before the camera was identified: no adapter on record
@@ -108,7 +108,7 @@ class JournalReader:
         return [SlotRecord(r[0], r[1], r[2], r[3], parse_iso(r[4]) if r[4] else None) for r in rows]
 
     def anchor(self) -> tuple[int, str] | None:
-        """The audit log head anchored in the journal (as station.app.read_anchor reads it)."""
+        """The audit log head anchored in the journal (as station.storage.paths.read_anchor reads it)."""
         with self._db() as db:
             row = db.execute("SELECT value FROM meta WHERE key = ?", (AUDIT_ANCHOR,)).fetchone()
         if not row or not row[0]:

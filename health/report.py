@@ -11,7 +11,7 @@ from typing import Any
 from health import fmt
 from health.facts import Facts, SlotFacts
 from health.model import CheckResult, Status, worst
-from station.journal import AlertRow
+from station.storage.journal import AlertRow
 from station.timeutil import iso
 
 

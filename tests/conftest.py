@@ -15,8 +15,8 @@ import pytest
 
 from config.loader import load_config
 from config.model import StationConfig
-from station.hashing import age_plaintext_sha256
-from station.keys import generate_age_identity, generate_signing_key
+from station.crypto.hashing import age_plaintext_sha256
+from station.crypto.keys import generate_age_identity, generate_signing_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,7 +143,7 @@ def start_daemon() -> Iterator[Callable[..., Daemon]]:
             env["BODYDOCK_CRASH_AT"] = crash_at
         log = config.parent / log_name
         fh = log.open("ab")
-        proc = subprocess.Popen([sys.executable, "-m", "station.cli", "run", "--config", str(config)],
+        proc = subprocess.Popen([sys.executable, "-m", "bodydock.cli", "run", "--config", str(config)],
                                 stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         fh.close()
         d = Daemon(proc, log)

@@ -14,7 +14,7 @@ from tests.conftest import ROOT, write_station_config
 
 
 def bodydock(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "station.cli", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "bodydock.cli", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout)
 
 

@@ -19,7 +19,7 @@ from tests.station.shift_helpers import OFFICER_A, OFFICER_C, STAFF, add_shift_c
 
 
 def bodydock(*args: str, stdin: str = "", timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "station.cli", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bodydock.cli", *args], cwd=ROOT, capture_output=True, text=True,
                           input=stdin, timeout=timeout, env=os.environ.copy())
 
 
@@ -90,9 +90,9 @@ def test_checkout_and_checkin_from_the_cli(tmp_path: Path, start_daemon, monkeyp
 
 
 def test_roster_tools(tmp_path: Path) -> None:
-    from station.keys import generate_signing_key, parse_public_key_text
-    from station.pins import verify_pin
-    from station.roster import verify_roster
+    from station.crypto.keys import generate_signing_key, parse_public_key_text
+    from station.shift.pins import verify_pin
+    from station.shift.roster import verify_roster
 
     h = bodydock("roster", "hash-pin", "--pin-stdin", stdin="48151\n")
     assert h.returncode == 0 and verify_pin("48151", h.stdout.strip())

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from config.model import VaultConfig
-    from station.ports import VaultTarget
+    from station.outbox.target import VaultTarget
 
 
 def make_target(vault: VaultConfig) -> VaultTarget:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from station.ports import DeliveryItem
+from station.outbox.target import DeliveryItem
 
 
 def relative_dir(item: DeliveryItem) -> str:

@@ -8,9 +8,9 @@ import shutil
 from pathlib import Path
 
 from station.crashpoints import crash_point
-from station.hashing import sha256_file
-from station.ports import DeliveryItem, Pacer, VaultError, VaultReceipt, VaultTarget
-from station.store import fsync_dir
+from station.crypto.hashing import sha256_file
+from station.outbox.target import DeliveryItem, Pacer, VaultError, VaultReceipt, VaultTarget
+from station.storage.store import fsync_dir
 from upload.layout import relative_dir
 
 CHUNK = 1024 * 1024

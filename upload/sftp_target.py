@@ -28,7 +28,7 @@ import paramiko
 
 from config.model import SftpConfig
 from station.crashpoints import crash_point
-from station.ports import DeliveryItem, Pacer, VaultAlert, VaultError, VaultReceipt, VaultTarget
+from station.outbox.target import DeliveryItem, Pacer, VaultAlert, VaultError, VaultReceipt, VaultTarget
 from upload.aead import StallError
 from upload.hostkey import HostKeyConfigError, PinnedHostKey
 from upload.layout import relative_dir

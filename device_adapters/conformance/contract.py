@@ -371,7 +371,7 @@ def test_calls_from_different_threads(adapter: CameraAdapter) -> None:
 
 
 def test_a_hang_is_contained_by_the_station(manifest: AdapterManifest, camera: SimulatedCamera) -> None:
-    from station.adapter_calls import AdapterTimeout, CallTimeouts, GuardedAdapter
+    from station.adapters.calls import AdapterTimeout, CallTimeouts, GuardedAdapter
 
     hangs: list[str] = []
     guarded = GuardedAdapter(manifest, camera.adapter, CallTimeouts(call_s=0.5, list_s=0.5, read_s=0.5),

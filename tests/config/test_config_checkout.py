@@ -82,7 +82,7 @@ def test_roster_file_is_checked_at_start_up(tmp_path: Path) -> None:
 
 
 def test_vault_roster_needs_the_local_vault(tmp_path: Path) -> None:
-    from station.keys import generate_signing_key
+    from station.crypto.keys import generate_signing_key
 
     public = generate_signing_key(tmp_path / "roster.key")
     cfg = load_config(write(tmp_path, {"roster": {"source": "vault", "vault_path": "config/roster.yaml",

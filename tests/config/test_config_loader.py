@@ -19,7 +19,7 @@ from config import (
     StationConfig,
     load_config,
 )
-from station import bech32, keys
+from station.crypto import bech32, keys
 
 Data = dict[str, Any]
 

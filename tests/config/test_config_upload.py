@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from bodydock.assembly import delivery_policy
 from config import ConfigError, load_config
-from station.app import delivery_policy
 from tests.conftest import write_station_config
 
 

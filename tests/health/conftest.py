@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from bodydock.assembly import build_station
 from config.model import HealthConfig, StationConfig
 from health.checks import Limits, run_checks
 from health.gather import Gatherer
 from health.report import HealthReport
 from station import __version__
-from station.app import build_station
-from station.engine import Station
+from station.core.engine import Station
 from tests.conftest import ROOT, StationEnv, write_station_config
 
 SECRET = "correct-horse-battery-staple"
@@ -178,7 +178,7 @@ def daemon() -> Iterator[Callable[..., Daemon]]:
         env.update(extra_env or {})
         log = config.parent / log_name
         with log.open("ab") as fh:
-            proc = subprocess.Popen([sys.executable, "-m", "station.cli", "run", "--config", str(config)],
+            proc = subprocess.Popen([sys.executable, "-m", "bodydock.cli", "run", "--config", str(config)],
                                     stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         d = Daemon(proc, log)
         started.append(d)

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bodydock.daemon_inproc import InProcessDaemon, start_daemon
 from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import make_camera
-from station.clocksync import ClockSync
-from station.daemon_inproc import InProcessDaemon, start_daemon
-from station.engine import SlotView
+from station.core.clocksync import ClockSync
+from station.core.engine import SlotView
 from tests.conftest import StationEnv, wait_for, write_station_config
 from tests.station.shift_helpers import SYNCED, write_roster
 

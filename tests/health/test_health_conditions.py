@@ -17,8 +17,8 @@ from device_adapters.simulated.generate import make_camera
 from health.gather import Gatherer
 from health.model import Status
 from health.monitor import HealthMonitor, alert_key
-from station.audit import iter_entries
-from station.engine import SlotView, Station
+from station.core.engine import SlotView, Station
+from station.storage.audit import iter_entries
 from tests.conftest import StationEnv, wait_for
 from tests.health.conftest import evaluate, health_env, needs_root, start_station, with_health
 from tests.upload.conftest import needs_root_sshd

@@ -17,8 +17,8 @@ from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import make_camera
 from health.clock import chrony_provider
 from health.gather import Probes
-from health.service import start_health
-from station.engine import Station
+from localapi.service import start_health
+from station.core.engine import Station
 from tests.conftest import wait_for
 from tests.health.conftest import SECRET, free_port, health_env, http_get, start_station, write_secret
 from tests.health.test_health_probes import CHRONY, thermal, tool

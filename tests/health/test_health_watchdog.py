@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from station.sdnotify import Notifier, socket_address, watchdog_interval_s
+from bodydock.sdnotify import Notifier, socket_address, watchdog_interval_s
 from tests.health.conftest import Daemon, health_env
 
 WATCHDOG_USEC = 1_000_000  # pings every 0.25 s; the core counts as hung after 0.5 s

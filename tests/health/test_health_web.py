@@ -15,19 +15,19 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bodydock.cli_status import call, cmd_status
 from device_adapters.api import Wearer
 from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import make_camera
-from health.auth import Authenticator
 from health.checks import CHECK_NAMES
-from health.cli import call, cmd_status
 from health.gather import Probes
 from health.metrics import make_registry
-from health.server import HttpServers, bind_tcp
-from health.service import HealthService, start_health
-from health.web import create_app
-from station.audit import iter_entries
-from station.engine import Station
+from localapi.auth import Authenticator
+from localapi.server import HttpServers, bind_tcp
+from localapi.service import HealthService, start_health
+from localapi.web import create_app
+from station.core.engine import Station
+from station.storage.audit import iter_entries
 from tests.conftest import ROOT, StationEnv, wait_for
 from tests.health.conftest import SECRET, free_port, health_env, http_get, start_station, write_secret
 from tests.health.test_health_probes import thermal
@@ -233,7 +233,7 @@ def test_token_auth(served: tuple[StationEnv, Station, HealthService, str]) -> N
 
 def test_cli_commands_against_the_running_station(served: tuple[StationEnv, Station, HealthService, str]) -> None:
     env, _, _, _ = served
-    cli = [sys.executable, "-m", "station.cli"]
+    cli = [sys.executable, "-m", "bodydock.cli"]
     r = subprocess.run([*cli, "alerts", "--json", "--config", str(env.config_path)], capture_output=True,
                        text=True, cwd=ROOT, timeout=60)
     assert r.returncode == 0, r.stderr

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from health.kiosk_codes import alert_kind
+from localapi.kiosk.codes import alert_kind
 from tests.conftest import wait_for
 from tests.health.kiosk_dock import ADMIN, KioskDock, start_kiosk_dock
 from tests.station.shift_helpers import OFFICER_A, OFFICER_C, STAFF
@@ -176,7 +176,7 @@ def test_staff_admin_and_alerts(kdock: KioskDock) -> None:
     try:
         r = c.post("/api/kiosk/sessions", json={**pin(OFFICER_A), "purpose": "staff"})
         assert r.status_code == 403 and r.json()["error"] == "not_allowed"
-        kdock.daemon.station.alerts.raise_("vault-unreachable", __import__("station.alerts").alerts.Severity.WARN,
+        kdock.daemon.station.alerts.raise_("vault-unreachable", __import__("station.core.alerts").alerts.Severity.WARN,
                                            "vault unreachable for 2 h")
         staff = c.post("/api/kiosk/sessions", json={**pin(STAFF), "purpose": "staff"}).json()
         h = {"x-kiosk-session": staff["session"]}
@@ -246,7 +246,7 @@ def test_alert_kinds(key: str, kind: str) -> None:
 def test_refusal_codes_from_the_shift_service(tmp_path: Path) -> None:
     """The codes the kiosk translates, from the service's real refusals (a reworded message that
     no longer maps shows up here)."""
-    from station.clocksync import FixedClockSync
+    from station.core.clocksync import FixedClockSync
 
     d = start_kiosk_dock(tmp_path, clock=FixedClockSync(False, "test: no time service"))
     c = client(d)

@@ -10,13 +10,13 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from station.alerts import Alerts
-from station.app import open_audit
-from station.audit import AuditLog
-from station.delivery import Deliverer, DeliveryPolicy
-from station.journal import Journal, LocalState, RecordingRow, RecStatus, VaultStatus
-from station.ports import VaultTarget
-from station.store import Store
+from station.core.alerts import Alerts
+from station.outbox.deliverer import Deliverer, DeliveryPolicy
+from station.outbox.target import VaultTarget
+from station.storage.audit import AuditLog
+from station.storage.journal import Journal, LocalState, RecordingRow, RecStatus, VaultStatus
+from station.storage.paths import open_audit
+from station.storage.store import Store
 from station.timeutil import iso
 
 

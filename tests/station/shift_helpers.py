@@ -13,13 +13,13 @@ from typing import Any
 
 import yaml
 
-from station.app import build_station
-from station.clocksync import ClockSync, FixedClockSync
-from station.domain import ShiftService, ShiftSettings
-from station.engine import SlotView, Station
-from station.events import DomainEvent
-from station.pins import MIN_LOG2_N, hash_pin
-from station.roster import FileRosterSource, RosterKeeper
+from bodydock.assembly import build_station
+from station.core.clocksync import ClockSync, FixedClockSync
+from station.core.engine import SlotView, Station
+from station.core.events import DomainEvent
+from station.shift import ShiftService, ShiftSettings
+from station.shift.pins import MIN_LOG2_N, hash_pin
+from station.shift.roster import FileRosterSource, RosterKeeper
 from tests.conftest import StationEnv, wait_for
 
 # A container in CI runs no NTP client, so no real provider can say "synchronised" here: the

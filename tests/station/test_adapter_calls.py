@@ -22,7 +22,7 @@ from device_adapters.api import (
     Wearer,
     WipeOutcome,
 )
-from station.adapter_calls import AdapterTimeout, CallTimeouts, GuardedAdapter, call_with_timeout
+from station.adapters.calls import AdapterTimeout, CallTimeouts, GuardedAdapter, call_with_timeout
 
 MANIFEST = AdapterManifest(name="fake", vendor="test", api_version=API_VERSION, capabilities=frozenset())
 FAST = CallTimeouts(call_s=0.3, list_s=0.3, read_s=0.3, wipe_s=0.3)

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-import station.adapters
+import station.adapters.registry
 from device_adapters.api import API_VERSION, AdapterManifest, Capability, LocatorKind
-from station.adapters import AdapterRegistry, DeviceFacts, best_match, discover, match_score
+from station.adapters.registry import AdapterRegistry, DeviceFacts, best_match, discover, match_score
 from tests.conftest import ROOT
 
 
@@ -51,7 +51,7 @@ def test_installed_bundled_adapters_are_discovered() -> None:
 def test_matching_imports_no_adapter_code() -> None:
     code = (
         "import sys\n"
-        "from station.adapters import AdapterRegistry, DeviceFacts\n"
+        "from station.adapters.registry import AdapterRegistry, DeviceFacts\n"
         "r = AdapterRegistry()\n"
         "m = r.match(DeviceFacts(0x4255, 0x0001, {'ID_USB_INTERFACES': ':ff0000:080650:'}))\n"
         "g = r.bind(m.name, '/nonexistent', slot_id=1)\n"

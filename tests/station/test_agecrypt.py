@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from station.agecrypt import CHUNK, AgeEncryptor, encrypted_size
-from station.keys import generate_age_identity
+from station.crypto.agecrypt import CHUNK, AgeEncryptor, encrypted_size
+from station.crypto.keys import generate_age_identity
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from station.audit import AuditLog, verify_chain
+from station.storage.audit import AuditLog, verify_chain
 
 
 def make_log(path: Path, n: int = 5) -> tuple[int, str]:

@@ -17,7 +17,7 @@ import evdev
 import pytest
 from evdev import ecodes
 
-from station.badge import KEY_DOWN, KEY_UP, EvdevBadgeReader, KeystrokeDecoder, badge_hint, evdev_keymap
+from station.shift.badge import KEY_DOWN, KEY_UP, EvdevBadgeReader, KeystrokeDecoder, badge_hint, evdev_keymap
 
 UID = "04A1B2C3D4"
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from station.clocksync import (
+from station.core.clocksync import (
     AutoSync,
     CachedClockSync,
     ChronySync,

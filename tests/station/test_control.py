@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from station.control import ControlClient, ControlError, ControlServer, DaemonNotRunning
+from bodydock.control import ControlClient, ControlError, ControlServer, DaemonNotRunning
 from tests.conftest import write_station_config
 from tests.station.shift_helpers import OFFICER_A, Dock, running_docks, start_dock, write_roster
 

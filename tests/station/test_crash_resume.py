@@ -85,6 +85,6 @@ def test_sigkill_at_each_step_then_resume(tmp_path: Path, start_daemon, point: s
     transitions = journal_query(env.state, "SELECT to_state FROM transitions WHERE slot_id=1 ORDER BY seq")
     states = [t[0] for t in transitions]
     assert states.index("wiping") > states.index("verified")
-    audit = subprocess.run([sys.executable, "-m", "station.cli", "audit", "verify", "--config",
+    audit = subprocess.run([sys.executable, "-m", "bodydock.cli", "audit", "verify", "--config",
                             str(env.config_path)], cwd=ROOT, capture_output=True, text=True)
     assert audit.returncode == 0, audit.stdout + audit.stderr

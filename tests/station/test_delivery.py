@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from station.delivery import DeliveryPolicy, TokenBucket, backoff_delay
-from station.manifest import open_manifest
-from station.ports import DeliveryItem, Pacer, TransferPaused, VaultAlert, VaultError, VaultReceipt, VaultTarget
-from station.timewindows import Schedule, TimeWindow
+from station.crypto.signed import open_manifest
+from station.outbox.deliverer import DeliveryPolicy, TokenBucket, backoff_delay
+from station.outbox.target import DeliveryItem, Pacer, TransferPaused, VaultAlert, VaultError, VaultReceipt, VaultTarget
+from station.outbox.timewindows import Schedule, TimeWindow
 from tests.conftest import wait_for
 from tests.station.outbox_helpers import Outbox, make_outbox, random_bytes
 from upload.local import LocalDirTarget

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from station.app import build_station
-from station.ports import DeviceEvent, DeviceFault, DeviceLeft, DeviceSource, SourceSynced, UnmappedDevice
+from bodydock.assembly import build_station
+from station.sources.interface import DeviceEvent, DeviceFault, DeviceLeft, DeviceSource, SourceSynced, UnmappedDevice
 from tests.conftest import wait_for, write_station_config
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from station.directio import DirectWriter
+from station.offload.directio import DirectWriter
 
 
 @pytest.mark.parametrize("size", [0, 1, 4095, 4096, 4097, (2 << 20) - 1, 2 << 20, (2 << 20) * 3 + 12345])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from station.adapters import AdapterRegistry
-from station.dock_tracker import PRESENT, DockTracker, SlotMap, SlotPorts, UEvent, port_of
-from station.ports import DeviceArrived, DeviceFault, DeviceLeft, UnmappedDevice
+from station.adapters.registry import AdapterRegistry
+from station.sources.dock_tracker import PRESENT, DockTracker, SlotMap, SlotPorts, UEvent, port_of
+from station.sources.interface import DeviceArrived, DeviceFault, DeviceLeft, UnmappedDevice
 
 ROOT = "/sys/devices/pci0000:00/0000:00:14.0"
 MSC = {"ID_USB_INTERFACES": ":080650:", "ID_VENDOR_ID": "0781", "ID_MODEL_ID": "5567", "BUSNUM": "001"}

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bodydock.assembly import build_station
 from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import expected_hashes, make_camera
-from station.app import build_station
-from station.engine import SlotView, Station
+from station.core.engine import SlotView, Station
 from tests.conftest import StationEnv, decrypt_sha256, wait_for, write_station_config
 
 
@@ -60,7 +60,7 @@ def test_two_slots_offload_wipe_and_deliver(tmp_path: Path, running: list[Statio
     assert vault_hashes(env) == sorted(truth)
     assert not simcam.scan_recordings(a) and not simcam.scan_recordings(b)
     # The stock age CLI decrypts every file with the vault identity to the manifest's SHA-256.
-    from station.manifest import open_manifest
+    from station.crypto.signed import open_manifest
 
     manifests = sorted(env.vault.rglob("*.manifest.json"))
     assert len(manifests) == 5
@@ -149,7 +149,7 @@ def test_corrupt_and_empty_media_are_offloaded_byte_exact_and_flagged(tmp_path: 
     import json
 
     from device_adapters.simulated.generate import corrupt_recording
-    from station.manifest import open_manifest
+    from station.crypto.signed import open_manifest
 
     env = write_station_config(tmp_path, slots=1)
     c = cam(env, "CAM-C")
@@ -179,11 +179,11 @@ MEMORY_SCRIPT = r"""
 import resource, sys, threading
 from pathlib import Path
 from device_adapters.simulated.adapter import SimulatedAdapter
-from station.audit import AuditLog
-from station.journal import Journal
-from station.keys import load_signing_key
-from station.offload import OffloadJob, OffloadOk, Progress, offload_camera
-from station.store import Store
+from station.storage.audit import AuditLog
+from station.storage.journal import Journal
+from station.crypto.keys import load_signing_key
+from station.offload.pipeline import OffloadJob, OffloadOk, Progress, offload_camera
+from station.storage.store import Store
 root, recipient = Path(sys.argv[1]), sys.argv[2]
 adapter = SimulatedAdapter(root / "cameras" / "CAM-M")
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -1,4 +1,4 @@
-"""Tests for station.bech32 and station.keys, including interoperability with the age CLI."""
+"""Tests for station.crypto.bech32 and station.crypto.keys, including interoperability with the age CLI."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from station import bech32, keys
+from station.crypto import bech32, keys
 
 # --- bech32: BIP-173 test vectors ----------------------------------------------------------------
 

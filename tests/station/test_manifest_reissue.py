@@ -6,12 +6,12 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from station.audit import AuditLog
-from station.domain.manifests import ManifestReissuer
-from station.journal import Journal, LocalState, RecStatus, VaultStatus
-from station.manifest import open_manifest, sign_manifest
-from station.store import Store, write_durably
-from station.tagging import manifest_tag_fields
+from station.crypto.signed import open_manifest, sign_manifest
+from station.offload.tagging import manifest_tag_fields
+from station.shift.manifest_reissue import ManifestReissuer
+from station.storage.audit import AuditLog
+from station.storage.journal import Journal, LocalState, RecStatus, VaultStatus
+from station.storage.store import Store, write_durably
 from station.timeutil import utcnow
 
 REC = "CAM-20260101T000000-abcdef012345"

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from station.pins import MIN_LOG2_N, PinHashError, burn_time, check_pin_format, check_pin_hash, hash_pin, verify_pin
+from station.shift.pins import (
+    MIN_LOG2_N,
+    PinHashError,
+    burn_time,
+    check_pin_format,
+    check_pin_hash,
+    hash_pin,
+    verify_pin,
+)
 
 
 def test_hash_and_verify() -> None:

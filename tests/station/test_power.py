@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from bodydock.assembly import build_station, make_adapters, make_power
 from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import make_camera
-from station.app import build_station, make_adapters, make_power
-from station.engine import Station
-from station.power import PortPower
+from station.core.engine import Station
+from station.sources.power import PortPower
 from tests.conftest import wait_for, write_station_config
 
 

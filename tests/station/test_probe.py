@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from device_adapters.simulated.generate import corrupt_media, make_camera
-from station.probe import Mp4BoxWalker, StreamProbe
+from station.offload.probe import Mp4BoxWalker, StreamProbe
 
 
 @pytest.fixture(scope="module")

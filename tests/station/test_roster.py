@@ -11,8 +11,8 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from station.journal import Journal
-from station.roster import (
+from bodydock.shift_runtime import JournalRosterCache
+from station.shift.roster import (
     FileRosterSource,
     Role,
     RosterError,
@@ -22,7 +22,7 @@ from station.roster import (
     parse_roster,
     sign_roster,
 )
-from station.shift_runtime import JournalRosterCache
+from station.storage.journal import Journal
 from tests.station.shift_helpers import PEOPLE, pin_hash, write_roster
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from station.domain.selection import NoCamera, choose, why_not
-from station.engine_checkout import ReadyCamera
-from station.roster import Officer, Role
-from station.tagging import Consent, ConsentMethod, Tag, TagError, TagRequest
+from station.core.checkout import ReadyCamera
+from station.offload.tagging import Consent, ConsentMethod, Tag, TagError, TagRequest
+from station.shift.roster import Officer, Role
+from station.shift.selection import NoCamera, choose, why_not
 
 
 def cam(slot: int, serial: str, battery: int | None, **kw: object) -> ReadyCamera:

@@ -10,7 +10,9 @@ import pytest
 
 from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import make_camera, record
-from station.domain import (
+from station.core.events import CameraReleased, CheckedOut, CheckinClosed, CheckinOpened, RecordingTagged
+from station.crypto.signed import open_manifest
+from station.shift import (
     CheckoutRefusedError,
     Consent,
     ConsentMethod,
@@ -19,8 +21,6 @@ from station.domain import (
     TagError,
     TagRequest,
 )
-from station.events import CameraReleased, CheckedOut, CheckinClosed, CheckinOpened, RecordingTagged
-from station.manifest import open_manifest
 from tests.conftest import wait_for, write_station_config
 from tests.station.shift_helpers import (
     OFFICER_A,

@@ -13,13 +13,13 @@ import pytest
 from device_adapters.api import Wearer
 from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import expected_hashes, make_camera
-from station.manifest import open_manifest
+from station.crypto.signed import open_manifest
 from tests.conftest import ROOT, decrypt_sha256, journal_query, wait_for, write_station_config
 from tests.station.shift_helpers import OFFICER_A, add_shift_config, fake_timedatectl, write_roster
 
 
 def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "station.cli", *args], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bodydock.cli", *args], cwd=ROOT, capture_output=True, text=True,
                           input=stdin, timeout=120, env=os.environ.copy())
 
 

@@ -12,11 +12,11 @@ import pytest
 
 from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import make_camera
-from station.clocksync import FixedClockSync
-from station.domain import AuthFailed, CheckoutRefusedError, LockedOutError, LockoutPolicy
-from station.domain.lockout import PinLockout
-from station.events import AssignmentCancelled, CheckinClosed, LockedOut, UndockedWithoutCheckout
-from station.journal import Journal
+from station.core.clocksync import FixedClockSync
+from station.core.events import AssignmentCancelled, CheckinClosed, LockedOut, UndockedWithoutCheckout
+from station.shift import AuthFailed, CheckoutRefusedError, LockedOutError, LockoutPolicy
+from station.shift.lockout import PinLockout
+from station.storage.journal import Journal
 from tests.conftest import wait_for, write_station_config
 from tests.station.shift_helpers import OFFICER_A, OFFICER_C, Dock, running_docks, start_dock, write_roster
 

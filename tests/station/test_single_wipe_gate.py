@@ -1,4 +1,4 @@
-"""No code path outside the single wipe gate (station/wipe_gate.py) calls an adapter's wipe.
+"""No code path outside the single wipe gate (station/offload/wipe_gate.py) calls an adapter's wipe.
 
 Statically: every ``.wipe(...)`` call in every package of the repository is found in the syntax
 tree, and only the gate's own call and adapters forwarding their own ``wipe`` to an inner
@@ -19,13 +19,13 @@ import pytest
 from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.adapter import SimulatedAdapter
 from device_adapters.simulated.generate import make_camera, record
-from station.adapter_calls import GuardedAdapter
+from station.adapters.calls import GuardedAdapter
 from tests.conftest import ROOT, write_station_config
 from tests.station.shift_helpers import OFFICER_A, Dock, running_docks, start_dock, write_roster
 
 docks = pytest.fixture(running_docks)
 
-GATE = "station/wipe_gate.py"
+GATE = "station/offload/wipe_gate.py"
 # Test tooling, never loaded by the station: the adapter conformance kit calls wipe to check that
 # an adapter's wipe does what the contract says, on a simulated camera.
 NOT_STATION_CODE = {"device_adapters/conformance/contract.py"}
@@ -100,7 +100,7 @@ def test_only_the_gate_calls_wipe_statically() -> None:
                 offenders.append(f"{rel}:{line}: .wipe() called in {'.'.join(funcs) or 'module level'}")
     assert offenders == []
     assert len(gate_calls) == 1 and gate_calls[0][1] == ("wipe_camera",), gate_calls
-    assert any(f.startswith("station/adapter_calls.py") for f in forwarding)  # the guard forwards
+    assert any(f.startswith("station/adapters/calls.py") for f in forwarding)  # the guard forwards
 
 
 def test_every_wipe_at_run_time_comes_through_the_gate(tmp_path: Path, docks: list[Dock],

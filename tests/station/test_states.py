@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from station.states import Event, InvalidTransition, Slot, SlotState, apply, next_state
+from station.core.states import Event, InvalidTransition, Slot, SlotState, apply, next_state
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 S, E = SlotState, Event

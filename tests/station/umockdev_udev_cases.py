@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from station.adapters import AdapterRegistry
-from station.dock_tracker import SlotMap, SlotPorts
-from station.ports import DeviceArrived, DeviceEvent, DeviceFault, DeviceLeft, SourceSynced, UnmappedDevice
-from station.udev import UdevSource
+from station.adapters.registry import AdapterRegistry
+from station.sources.dock_tracker import SlotMap, SlotPorts
+from station.sources.interface import DeviceArrived, DeviceEvent, DeviceFault, DeviceLeft, SourceSynced, UnmappedDevice
+from station.sources.udev import UdevSource
 from tests.umockdock import UMockDock, under_umockdev
 
 pytestmark = pytest.mark.skipif(not under_umockdev(), reason="needs umockdev-wrapper")
@@ -160,8 +160,8 @@ def test_storage_that_never_appears_faults_the_slot(dock: UMockDock, start: Call
 def test_station_follows_the_slots(dock: UMockDock, tmp_path: Path) -> None:
     """The whole station on top: a camera's card (an exFAT image in the testbed's /dev) is
     offloaded and wiped; taking it out empties the slot; pulling one mid-transfer never wipes."""
+    from bodydock.assembly import build_station
     from device_adapters.mass_storage.images import make_exfat
-    from station.app import build_station
     from tests.conftest import journal_query, wait_for, write_station_config
 
     image = tmp_path / "card.img"

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from kiosk_lab.xvfb import virtual_display
 from tests.conftest import ROOT
-from ui.tools.xvfb import virtual_display
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +37,7 @@ class ScenarioRun:
 def run_scenario(display: str, socket: Path, scenario: str, *, window: str = "800x480", timeout: float = 120,
                  idle_timeout: float = 60.0, **args: object) -> ScenarioRun:
     env = {**os.environ, "DISPLAY": display}
-    cmd = [sys.executable, "-m", "ui.tools.driver", "--socket", str(socket), "--window", window,
+    cmd = [sys.executable, "-m", "kiosk_lab.driver", "--socket", str(socket), "--window", window,
            "--idle-timeout", str(idle_timeout), "--scenario", f"tests.ui.kiosk_scenarios:{scenario}"]
     for k, v in args.items():
         cmd += ["--arg", f"{k}={v}"]

@@ -1,9 +1,9 @@
-"""Touch scenarios, run inside the kiosk process by ``ui.tools.driver``: what an officer or a
+"""Touch scenarios, run inside the kiosk process by ``kiosk_lab.driver``: what an officer or a
 staff member does with their fingers. The tests that start them assert the station's state."""
 
 from __future__ import annotations
 
-from ui.tools.driver import Driver
+from kiosk_lab.driver import Driver
 
 
 async def checkout_by_pin(d: Driver, args: dict[str, str]) -> None:

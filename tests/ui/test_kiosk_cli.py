@@ -42,7 +42,7 @@ def test_daemon_serves_the_kiosk_and_bodydock_kiosk_runs(tmp_path: Path, start_d
         assert got.status_code == 200 and got.json()["slot_id"] == 1
     finally:
         client.close()
-    kiosk = subprocess.Popen([sys.executable, "-m", "station.cli", "kiosk", "--config", str(env.config_path),
+    kiosk = subprocess.Popen([sys.executable, "-m", "bodydock.cli", "kiosk", "--config", str(env.config_path),
                               "--window", "800x480"], cwd=ROOT, env={**os.environ, "DISPLAY": xdisplay},
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -55,9 +55,9 @@ def test_daemon_serves_the_kiosk_and_bodydock_kiosk_runs(tmp_path: Path, start_d
 
 
 def test_cli_help_lists_the_kiosk() -> None:
-    r = subprocess.run([sys.executable, "-m", "station.cli", "kiosk", "--help"], cwd=ROOT, capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "bodydock.cli", "kiosk", "--help"], cwd=ROOT, capture_output=True,
                        text=True, check=True)
     assert "--socket" in r.stdout and "--window" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "station.cli", "demo", "--help"], cwd=ROOT, capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "bodydock.cli", "demo", "--help"], cwd=ROOT, capture_output=True,
                        text=True, check=True)
     assert "--kiosk" in r.stdout

@@ -98,7 +98,7 @@ def test_killing_the_kiosk_never_interrupts_an_offload(kdock: KioskDock, xdispla
     cam = kdock.camera("CAM-S", recordings=3, faults={"read_rate_mbps": 0.1})
     kdock.dock(1, cam)
     kdock.wait_state(1, "offloading")
-    proc = subprocess.Popen([sys.executable, "-m", "ui.tools.driver", "--socket", str(kdock.socket),
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk_lab.driver", "--socket", str(kdock.socket),
                              "--scenario", "tests.ui.kiosk_scenarios:stay"], cwd=ROOT,
                             env={**os.environ, "DISPLAY": xdisplay}, stdout=subprocess.PIPE, text=True)
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from station.ports import DeliveryItem
+from station.outbox.target import DeliveryItem
 from tests.upload.lab.sshd import SSHD, VAULT_ROOT, SftpServer, make_server, remove_server
 from upload.hostkey import PinnedHostKey
 from upload.sftp_target import SftpOptions, SftpTarget

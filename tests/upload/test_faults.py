@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from station.delivery import Deliverer, DeliveryPolicy
+from station.outbox.deliverer import Deliverer, DeliveryPolicy
 from tests.conftest import ROOT, wait_for
 from tests.station.outbox_helpers import Outbox, make_outbox
 from tests.upload.conftest import sftp_target, ssh_settings

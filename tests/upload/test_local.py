@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from station.ports import DeliveryItem, VaultError
+from station.outbox.target import DeliveryItem, VaultError
 from upload.local import LocalDirTarget
 
 

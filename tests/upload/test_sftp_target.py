@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from station.ports import VaultAlert, VaultError
+from station.outbox.target import VaultAlert, VaultError
 from tests.upload.conftest import make_item, sftp_target, sha256, stage, vault_dir, vault_folder_as_user
 from tests.upload.lab.sshd import SftpServer
 

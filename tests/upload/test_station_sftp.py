@@ -10,8 +10,8 @@ from pathlib import Path
 
 from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import expected_hashes, make_camera
-from station.keys import load_signing_key
-from station.manifest import open_manifest
+from station.crypto.keys import load_signing_key
+from station.crypto.signed import open_manifest
 from tests.conftest import ROOT, StationEnv, decrypt_sha256, journal_query, wait_for, write_station_config
 from tests.upload.lab.sshd import SftpServer
 
@@ -96,6 +96,6 @@ def test_station_sigkilled_mid_upload_then_restarted(tmp_path: Path, sftp_server
     for seg in segments:
         body = open_manifest(seg.with_name(seg.name.replace(".jsonl", ".manifest.json")).read_bytes(), key)
         assert body["sha256"] == hashlib.sha256(seg.read_bytes()).hexdigest()
-    audit = subprocess.run([sys.executable, "-m", "station.cli", "audit", "verify", "--config", str(env.config_path)],
+    audit = subprocess.run([sys.executable, "-m", "bodydock.cli", "audit", "verify", "--config", str(env.config_path)],
                            cwd=ROOT, capture_output=True, text=True)
     assert audit.returncode == 0, audit.stdout + audit.stderr

@@ -45,7 +45,7 @@ def test_example_adapter_installs_is_discovered_and_passes(tmp_path: Path) -> No
     )
     assert pip.returncode == 0, pip.stderr[-3000:]
     found = subprocess.run(
-        [sys.executable, "-c", "from station.adapters import discover; print(sorted(discover()))"],
+        [sys.executable, "-c", "from station.adapters.registry import discover; print(sorted(discover()))"],
         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)}, capture_output=True, text=True, check=True,
     )
     assert "acme_folder" in found.stdout

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from _mass_storage_helpers import Card, have, hostile_exfat, hostile_fat32, mp4_clip
 
+from bodydock.assembly import build_station
 from device_adapters.api import AdapterError, CameraAdapter
 from device_adapters.mass_storage.adapter import MassStorageAdapterFactory
-from station.app import build_station
-from station.engine import Station
-from station.ports import DeviceArrived, DeviceEvent, DeviceSource, SourceSynced
+from station.core.engine import Station
+from station.sources.interface import DeviceArrived, DeviceEvent, DeviceSource, SourceSynced
 from tests.conftest import journal_query, wait_for, write_station_config
 
 pytestmark = pytest.mark.skipif(not have("mkfs.vfat", "mkfs.exfat", "mcopy", "fsck.exfat"),

@@ -15,7 +15,7 @@ from device_adapters.mass_storage.images import make_image
 from device_adapters.vendor_usb.adapter import VendorUsbAdapter, VendorUsbAdapterFactory, ascii_name
 from device_adapters.vendor_usb.protocol import NoAnswer, ProtocolError
 from device_adapters.vendor_usb.simdevice import SimBackend, SimCamera
-from station.adapter_calls import AdapterTimeout, CallTimeouts, GuardedAdapter
+from station.adapters.calls import AdapterTimeout, CallTimeouts, GuardedAdapter
 
 PASSWORD = "314159"
 

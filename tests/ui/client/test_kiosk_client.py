@@ -60,7 +60,7 @@ def test_event_feed_reconnects_after_a_daemon_restart(tmp_path: Path) -> None:
         wait_for(lambda: drained(lambda: connected == [True] and snaps), 20, what="connected")
         dock.stop()
         wait_for(lambda: drained(lambda: connected == [True, False]), 20, what="disconnected")
-        from station.daemon_inproc import start_daemon
+        from bodydock.daemon_inproc import start_daemon
         from tests.station.shift_helpers import SYNCED
 
         dock.daemon = start_daemon(dock.env.load(), clock=SYNCED)

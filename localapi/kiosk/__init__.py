@@ -1,0 +1,3 @@
+"""The kiosk's routes on the local API: snapshots, sessions, check-out, check-in and tagging requests,
+event streams.
+"""

@@ -1,0 +1,3 @@
+"""Which adapter talks to a camera (registry, discovery by entry points) and how the core calls it
+safely (timeouts, guarded calls).
+"""

@@ -1,0 +1,3 @@
+"""The station core: slots and their state machine, the engine that drives them, events, release to the
+next wearer, alerts and clock state.
+"""

@@ -1,0 +1,3 @@
+"""From camera to durable copy: the offload pipeline, media probe, direct I/O, recording ids, tags, and
+the single wipe gate.
+"""

@@ -1,0 +1,167 @@
+"""Append-only, hash-chained audit log (one canonical JSON object per line).
+
+Each entry carries the SHA-256 of the previous entry, so editing, deleting or reordering any
+entry breaks the chain. The newest entry's seq and hash are also anchored in the journal, which
+catches a truncated tail. Entries say who did what, when, why, to which device, with what result:
+what an AVG audit (and the municipality's privacy officer) asks of footage handling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from station.crypto.canonical import canonical_json
+from station.timeutil import iso, utcnow
+
+GENESIS = "0" * 64
+
+# The daemon itself, as opposed to a named officer or staff member.
+SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    ts: str
+    who: str
+    what: str
+    why: str
+    device: str
+    result: str
+    details: Mapping[str, Any]
+    prev: str
+    hash: str
+
+
+def _entry_hash(body: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(dict(body))).hexdigest()
+
+
+class AuditLog:
+    """Thread-safe appender. ``anchor`` persists (seq, hash) of the newest entry elsewhere."""
+
+    def __init__(self, path: Path, anchor: Callable[[int, str], None] | None = None) -> None:
+        self.path = path
+        self._anchor = anchor
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._seq, self._head = self._recover_tail()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        self._fd = fd
+
+    def _recover_tail(self) -> tuple[int, str]:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return 0, GENESIS
+        last_good: bytes | None = None
+        good_end = 0
+        with self.path.open("rb") as fh:
+            for line in fh:
+                if line.endswith(b"\n"):
+                    last_good = line
+                    good_end = fh.tell()
+        size = self.path.stat().st_size
+        if good_end != size:
+            # A torn final line: the write that produced it never completed, so it was never
+            # acknowledged to anyone. Keep its bytes aside for the record, then drop it.
+            torn = self.path.read_bytes()[good_end:]
+            aside = self.path.with_name(f"{self.path.name}.torn-{good_end}")
+            aside.write_bytes(torn)
+            with self.path.open("r+b") as fh:
+                fh.truncate(good_end)
+                os.fsync(fh.fileno())
+        if last_good is None:
+            return 0, GENESIS
+        obj = json.loads(last_good)
+        return int(obj["seq"]), str(obj["hash"])
+
+    @property
+    def head(self) -> tuple[int, str]:
+        return self._seq, self._head
+
+    def append(
+        self,
+        *,
+        who: str,
+        what: str,
+        why: str = "",
+        device: str = "",
+        result: str = "ok",
+        details: Mapping[str, Any] | None = None,
+    ) -> AuditEntry:
+        with self._lock:
+            body: dict[str, Any] = {
+                "seq": self._seq + 1,
+                "ts": iso(utcnow()),
+                "who": who,
+                "what": what,
+                "why": why,
+                "device": device,
+                "result": result,
+                "details": dict(details or {}),
+                "prev": self._head,
+            }
+            digest = _entry_hash(body)
+            line = canonical_json({**body, "hash": digest}) + b"\n"
+            os.write(self._fd, line)
+            os.fsync(self._fd)
+            self._seq, self._head = body["seq"], digest
+            if self._anchor is not None:
+                self._anchor(self._seq, digest)
+            return AuditEntry(**{**body, "hash": digest})
+
+    def close(self) -> None:
+        with self._lock:
+            os.close(self._fd)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    entries: int
+    problem: str = ""
+    line: int = 0
+
+
+def iter_entries(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            yield n, json.loads(raw)
+
+
+def verify_chain(path: Path, anchor: tuple[int, str] | None = None) -> VerifyResult:
+    """Check every entry's hash, the chain of ``prev`` links, sequence numbers and the anchor."""
+    if not path.exists():
+        return VerifyResult(False, 0, f"{path} does not exist")
+    prev, seq, count = GENESIS, 0, 0
+    recent: dict[int, str] = {}
+    try:
+        for n, obj in iter_entries(path):
+            claimed = obj.pop("hash", None)
+            if obj.get("seq") != seq + 1:
+                return VerifyResult(False, count, f"entry {n}: sequence {obj.get('seq')} after {seq}", n)
+            if obj.get("prev") != prev:
+                return VerifyResult(False, count, f"entry {n}: does not chain to the entry before it", n)
+            if _entry_hash(obj) != claimed:
+                return VerifyResult(False, count, f"entry {n}: content does not match its hash", n)
+            prev, seq, count = str(claimed), int(obj["seq"]), count + 1
+            recent = {k: v for k, v in recent.items() if k >= seq - 1}
+            recent[seq] = prev
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return VerifyResult(False, count, f"entry {count + 1}: not valid JSON ({exc})", count + 1)
+    if anchor is not None:
+        a_seq, a_hash = anchor
+        if a_seq > seq:
+            return VerifyResult(False, count, f"log ends at entry {seq} but the journal anchors entry {a_seq}")
+        # The log may be one entry ahead of the anchor (crash between the two writes), not more.
+        if a_seq < seq - 1:
+            return VerifyResult(False, count, f"log has entries past the anchored entry {a_seq}")
+        if a_seq > 0 and recent.get(a_seq) != a_hash:
+            return VerifyResult(False, count, f"entry {a_seq} differs from the anchored hash")
+    return VerifyResult(True, count)

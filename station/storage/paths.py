@@ -1,0 +1,33 @@
+"""Where a station keeps its state: the journal, the audit log, and the audit head anchored in the journal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from station.storage.audit import AuditLog
+from station.storage.journal import Journal
+
+AUDIT_ANCHOR = "audit_head"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatePaths:
+    journal: Path
+    audit: Path
+
+    @classmethod
+    def of(cls, state_dir: Path) -> StatePaths:
+        return cls(journal=state_dir / "journal.sqlite", audit=state_dir / "audit.log")
+
+
+def read_anchor(journal: Journal) -> tuple[int, str] | None:
+    raw = journal.get_meta(AUDIT_ANCHOR)
+    if not raw:
+        return None
+    seq, _, digest = raw.partition(":")
+    return int(seq), digest
+
+
+def open_audit(journal: Journal, path: Path) -> AuditLog:
+    return AuditLog(path, anchor=lambda seq, digest: journal.set_meta(AUDIT_ANCHOR, f"{seq}:{digest}"))
