@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from localapi.kiosk.codes import alert_kind
+from station.core.alerts import Severity
 from tests.conftest import wait_for
 from tests.health.kiosk_dock import ADMIN, KioskDock, start_kiosk_dock
 from tests.station.shift_helpers import OFFICER_A, OFFICER_C, STAFF
@@ -176,8 +177,7 @@ def test_staff_admin_and_alerts(kdock: KioskDock) -> None:
     try:
         r = c.post("/api/kiosk/sessions", json={**pin(OFFICER_A), "purpose": "staff"})
         assert r.status_code == 403 and r.json()["error"] == "not_allowed"
-        kdock.daemon.station.alerts.raise_("vault-unreachable", __import__("station.core.alerts").alerts.Severity.WARN,
-                                           "vault unreachable for 2 h")
+        kdock.daemon.station.alerts.raise_("vault-unreachable", Severity.WARN, "vault unreachable for 2 h")
         staff = c.post("/api/kiosk/sessions", json={**pin(STAFF), "purpose": "staff"}).json()
         h = {"x-kiosk-session": staff["session"]}
         assert staff["roles"] == ["staff"]

@@ -72,6 +72,6 @@ def test_broken_entry_point_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
         eps = list(real(group=group))
         return [*eps, md.EntryPoint("broken", "no_such_module_xyz:MANIFEST", group)]
 
-    monkeypatch.setattr(station.adapters, "entry_points", fake)
+    monkeypatch.setattr(station.adapters.registry, "entry_points", fake)
     reg = AdapterRegistry()
     assert "broken" in reg.errors and "simulated" in reg.manifests
