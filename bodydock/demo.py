@@ -186,7 +186,7 @@ def _drive(station: Station, plans: list[CameraPlan], dock_dir: Path, timeout_s:
                     officer = OFFICERS[(next_officer + 3) % len(OFFICERS)]
                     next_officer += 1
                     release = ReleasePlan(wearer=officer, assigned_by=officer.officer_id, method="demo")
-                    station.call(functools.partial(station.assign, sid, release))
+                    station.call(functools.partial(station.checkout.assign, sid, release))
                     plan.next_wearer = officer
             elif v.state == "assigned" and plan.next_wearer is not None:
                 simcam.undock(dock_dir, sid)

@@ -1,20 +1,21 @@
 """The engine's part of check-out and check-in: reserve a ready camera, configure it on a worker,
 mark it assigned, notice when it is taken (or not), and who wore a camera that comes back.
 
-A mixin of :class:`station.core.engine.Station`; everything here runs on the core thread except the
-adapter calls, which go to the worker pool like every other job. ``assign`` returns a Future the
+Held by :class:`station.core.engine.Station` as ``station.checkout``; it shares the station's slots and
+their runtime state, and changes them only through the station's ``transition`` and ``submit``.
+Everything here runs on the core thread except the adapter calls, which go to the worker pool
+like every other job. ``assign`` returns a Future the
 caller may wait on (from its own thread) for the outcome.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from device_adapters.api import CameraAdapter, CameraInfo, Capability
 from station.core.clocksync import ClockSync
@@ -36,13 +37,11 @@ from station.core.release import (
     configure_for_release,
     stop_locating,
 )
+from station.core.slot_runtime import SlotRuntime
 from station.core.states import Event, Slot, SlotState
 from station.storage.audit import SYSTEM, AuditLog
 from station.storage.journal import Journal
 from station.storage.shift_journal import AssignmentState
-
-if TYPE_CHECKING:
-    from station.core.engine import EngineSettings, _Runtime
 
 log = logging.getLogger(__name__)
 S = SlotState
@@ -66,26 +65,37 @@ class ReadyCamera:
     healthy: bool
 
 
-class CheckoutFlows:
-    if TYPE_CHECKING:
-        settings: EngineSettings
-        journal: Journal
-        audit: AuditLog
-        events: EventBus
-        clock: ClockSync | None
-        _slots: dict[int, Slot]
-        _rt: dict[int, _Runtime]
-        _view_lock: threading.Lock
+class Transition(Protocol):
+    def __call__(self, sid: int, event: Event, *, serial: str | None = None, reason: str | None = None) -> Slot: ...
 
-        def _transition(self, sid: int, event: Event, *, serial: str | None = None,
-                        reason: str | None = None) -> Slot: ...
-        def _submit(self, sid: int, job: str, fn: Callable[[], Any]) -> None: ...
+
+class CheckoutFlows:
+    def __init__(
+        self,
+        *,
+        slot_ids: tuple[int, ...],
+        release_timeout_s: float,
+        journal: Journal,
+        audit: AuditLog,
+        events: EventBus,
+        clock: Callable[[], ClockSync | None],
+        slots: dict[int, Slot],
+        runtime: dict[int, SlotRuntime],
+        transition: Transition,
+        submit: Callable[[int, str, Callable[[], Any]], None],
+    ) -> None:
+        self._slot_ids, self.release_timeout_s = slot_ids, release_timeout_s
+        self.journal, self.audit, self.events = journal, audit, events
+        self._clock = clock  # read at each release: the station's clock check may be replaced while running
+        # The station's own dicts, not copies: one view of every slot.
+        self._slots, self._rt = slots, runtime
+        self._transition, self._submit = transition, submit
 
     # --- choosing ------------------------------------------------------------------------------
     def ready_cameras(self) -> list[ReadyCamera]:
         """READY cameras nobody is being given right now (core thread)."""
         out = []
-        for sid in self.settings.slot_ids:
+        for sid in self._slot_ids:
             slot, rt = self._slots[sid], self._rt[sid]
             busy = rt.busy not in (None, "battery")  # a battery poll is over in a moment
             if slot.state is not S.READY or busy or rt.pending is not None or slot.camera_serial is None:
@@ -123,12 +133,12 @@ class CheckoutFlows:
 
     def _start_assign(self, sid: int) -> None:
         rt = self._rt[sid]
-        plan, adapter, clock = rt.pending_plan, rt.adapter, self.clock
+        plan, adapter, clock = rt.pending_plan, rt.adapter, self._clock()
         assert plan is not None and adapter is not None
         rt.assign_started = True
         self._submit(sid, "assign", lambda: configure_for_release(adapter, plan, clock))
 
-    def _after_assign(self, sid: int, outcome: ReleaseOutcome) -> None:
+    def after_assign(self, sid: int, outcome: ReleaseOutcome) -> None:
         rt, slot = self._rt[sid], self._slots[sid]
         plan = rt.pending_plan
         assert plan is not None
@@ -164,7 +174,7 @@ class CheckoutFlows:
         if future is not None and not future.done():
             future.set_result(outcome)
 
-    def _settle_gone(self, sid: int, why: str) -> None:
+    def settle_gone(self, sid: int, why: str) -> None:
         """The camera left or faulted while being checked out: tell whoever waits."""
         rt = self._rt[sid]
         plan = rt.pending_plan
@@ -199,27 +209,27 @@ class CheckoutFlows:
             adapter = rt.adapter
             self._submit(sid, "unassign", lambda: _clear_wearer(adapter))
 
-    def _after_unassign(self, sid: int, _outcome: object) -> None:
+    def after_unassign(self, sid: int, _outcome: object) -> None:
         pass
 
-    def _checkout_tick(self, now: float) -> None:
+    def tick(self, now: float) -> None:
         for sid, slot in self._slots.items():
             rt = self._rt[sid]
             if rt.pending is not None and not rt.assign_started and rt.busy is None:
                 if slot.state is S.READY and rt.adapter is not None:
                     self._start_assign(sid)
                 else:
-                    self._settle_gone(sid, f"slot is {slot.state.value}")
+                    self.settle_gone(sid, f"slot is {slot.state.value}")
                 continue
             if slot.state is not S.ASSIGNED or rt.busy:
                 continue
             if rt.assigned_at is None:
                 rt.assigned_at = now  # restarted while assigned: the wait starts again
-            elif now - rt.assigned_at > self.settings.release_timeout_s:
-                self.cancel_assignment(sid, SYSTEM, f"not taken within {self.settings.release_timeout_s:g} s")
+            elif now - rt.assigned_at > self.release_timeout_s:
+                self.cancel_assignment(sid, SYSTEM, f"not taken within {self.release_timeout_s:g} s")
 
     # --- leaving and coming back ---------------------------------------------------------------
-    def _checked_out(self, sid: int, serial: str) -> None:
+    def checked_out(self, sid: int, serial: str) -> None:
         """The assigned camera left its slot: the check-out is complete."""
         live = self.journal.live_assignment(serial)
         wearer = live.wearer_id if live else None
@@ -231,10 +241,10 @@ class CheckoutFlows:
                                                   "assignment": live.id if live else None})
         self.events.publish(CheckedOut(sid, serial, wearer))
 
-    def _undocked_without_checkout(self, sid: int, serial: str) -> None:
+    def undocked_without_checkout(self, sid: int, serial: str) -> None:
         self.events.publish(UndockedWithoutCheckout(sid, serial))
 
-    def _identify_wearer(self, sid: int, info: CameraInfo) -> CameraInfo:
+    def identify_wearer(self, sid: int, info: CameraInfo) -> CameraInfo:
         """Who wore this camera: what it says, else whom the dock gave it to. Ends that assignment."""
         live = self.journal.live_assignment(info.serial)
         if live is not None:
@@ -249,10 +259,10 @@ class CheckoutFlows:
             return replace(info, wearer_id=live.wearer_id)
         return info
 
-    def _docked(self, sid: int, info: CameraInfo, resumed: bool) -> None:
+    def docked(self, sid: int, info: CameraInfo, resumed: bool) -> None:
         self.events.publish(CameraDocked(sid, info.serial, info.wearer_id, resumed, self._slots[sid].state.value))
 
-    def _ready(self, sid: int, battery: int | None) -> None:
+    def ready(self, sid: int, battery: int | None) -> None:
         self.events.publish(CameraReady(sid, self._slots[sid].camera_serial or "", battery))
 
 

@@ -15,19 +15,19 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from device_adapters.api import AdapterError, CameraAdapter, CameraGone, CameraInfo, Capability
+from device_adapters.api import AdapterError, CameraGone, CameraInfo, Capability
 from station.adapters.registry import AdapterRegistry
 from station.core.alerts import Alerts, Severity
 from station.core.checkout import CheckoutFlows
 from station.core.clocksync import ClockSync
 from station.core.events import EventBus, SlotChanged
-from station.core.release import ReleaseOutcome, ReleasePlan
+from station.core.slot_runtime import SlotRuntime
 from station.core.states import OCCUPIED, Event, Slot, SlotState, apply
 from station.crashpoints import hang_point
 from station.offload.pipeline import Cancelled, OffloadFault, OffloadJob, OffloadOk, Progress, StoreFull, offload_camera
@@ -89,26 +89,6 @@ class _Command:
     result: list[Any]
 
 
-@dataclass
-class _Runtime:
-    adapter: CameraAdapter | None = None
-    adapter_name: str | None = None
-    locator: str | None = None
-    generation: int = 0
-    busy: str | None = None
-    info: CameraInfo | None = None
-    notice: str | None = None
-    retry_at: float = 0.0
-    battery: int | None = None
-    battery_health: int | None = None
-    progress: Progress = field(default_factory=Progress)
-    # Check-out in progress (engine_checkout.py): who is waiting for the outcome, and for whom.
-    pending: Future[ReleaseOutcome] | None = None
-    pending_plan: ReleasePlan | None = None
-    assign_started: bool = False
-    assigned_at: float | None = None  # monotonic; for the release timeout
-
-
 @dataclass(frozen=True)
 class SlotView:
     id: int
@@ -133,7 +113,7 @@ class _Failed:
     gone: bool = False
 
 
-class Station(CheckoutFlows):
+class Station:
     def __init__(
         self,
         *,
@@ -167,9 +147,14 @@ class Station(CheckoutFlows):
         self._core: threading.Thread | None = None
         journal.ensure_slots(settings.slot_ids)
         self._slots: dict[int, Slot] = journal.load_slots()
-        self._rt: dict[int, _Runtime] = {sid: _Runtime() for sid in settings.slot_ids}
+        self._rt: dict[int, SlotRuntime] = {sid: SlotRuntime() for sid in settings.slot_ids}
         self._view_lock = threading.Lock()
         self._synced = False
+        self.checkout = CheckoutFlows(
+            slot_ids=settings.slot_ids, release_timeout_s=settings.release_timeout_s, journal=journal, audit=audit,
+            events=self.events, clock=lambda: self.clock, slots=self._slots, runtime=self._rt,
+            transition=self._transition, submit=self._submit,
+        )
         self.alerts = Alerts(journal, audit)
         self.deliverer = Deliverer(
             journal=journal, audit=audit, store=store, target=target, station_id=settings.station_id,
@@ -330,19 +315,19 @@ class Station(CheckoutFlows):
                 log.exception("slot %s: adapter close failed", sid)
         rt.adapter, rt.locator, rt.busy, rt.notice, rt.battery = None, None, None, None, None
         rt.battery_health = None
-        self._settle_gone(sid, why)
+        self.checkout.settle_gone(sid, why)
         slot = self._slots[sid]
         if slot.state not in OCCUPIED:
             return
         serial = slot.camera_serial or "unknown"
         if slot.state is S.ASSIGNED:
-            self._checked_out(sid, serial)
+            self.checkout.checked_out(sid, serial)
         elif slot.state is S.READY:
             self.audit.append(who=SYSTEM, what="camera.undocked_unassigned", why=why, device=serial,
                               result="alert", details={"slot": sid})
             self.alerts.raise_(f"undocked-unassigned:{serial}", Severity.WARN,
                                f"camera {serial} was taken from slot {sid} without check-out")
-            self._undocked_without_checkout(sid, serial)
+            self.checkout.undocked_without_checkout(sid, serial)
         else:
             self.audit.append(who=SYSTEM, what="camera.removed", why=f"{why} while {slot.state}",
                               device=serial, result="interrupted", details={"slot": sid})
@@ -393,11 +378,15 @@ class Station(CheckoutFlows):
                 return
             self._fault(sid, out.reason)
             return
-        handler = getattr(self, f"_after_{done.job}")
-        handler(sid, out)
+        handlers: dict[str, Callable[[int, Any], None]] = {
+            "identify": self._after_identify, "offload": self._after_offload, "wipe": self._after_wipe,
+            "battery": self._after_battery, "assign": self.checkout.after_assign,
+            "unassign": self.checkout.after_unassign,
+        }
+        handlers[done.job](sid, out)
 
     def _fault(self, sid: int, reason: str) -> None:
-        self._settle_gone(sid, reason)
+        self.checkout.settle_gone(sid, reason)
         slot = self._slots[sid]
         self.audit.append(who=SYSTEM, what="slot.fault", why=reason, device=slot.camera_serial or "",
                           result="fault", details={"slot": sid, "state": slot.state.value})
@@ -407,7 +396,7 @@ class Station(CheckoutFlows):
 
     def _after_identify(self, sid: int, info: CameraInfo) -> None:
         rt, slot = self._rt[sid], self._slots[sid]
-        info = self._identify_wearer(sid, info)  # the camera's last wearer, for check-in
+        info = self.checkout.identify_wearer(sid, info)  # the camera's last wearer, for check-in
         rt.info = info
         self.journal.upsert_camera(
             info.serial, model=info.model, firmware=info.firmware, vendor=info.vendor,
@@ -426,10 +415,10 @@ class Station(CheckoutFlows):
         )
         if slot.state is S.ATTACHED:
             self._transition(sid, Event.IDENTIFY, serial=info.serial)
-            self._docked(sid, info, resumed=False)
+            self.checkout.docked(sid, info, resumed=False)
             self._start_offload(sid)
             return
-        self._docked(sid, info, resumed=True)
+        self.checkout.docked(sid, info, resumed=True)
         self._resume(sid)
 
     def _resume(self, sid: int) -> None:
@@ -523,7 +512,7 @@ class Station(CheckoutFlows):
                 self._transition(sid, Event.CHARGED)
                 self.audit.append(who=SYSTEM, what="camera.ready", why="wiped; this camera does not report its battery",
                                   device=self._slots[sid].camera_serial or "", details={"slot": sid, "battery": None})
-                self._ready(sid, None)
+                self.checkout.ready(sid, None)
             return
         self._submit(sid, "battery", rt.adapter.battery)
 
@@ -537,14 +526,14 @@ class Station(CheckoutFlows):
                 self.audit.append(who=SYSTEM, what="camera.ready", why="wiped and charged",
                                   device=self._slots[sid].camera_serial or "",
                                   details={"slot": sid, "battery": battery.percent})
-                self._ready(sid, battery.percent)
+                self.checkout.ready(sid, battery.percent)
             else:
                 rt.notice = f"charging ({battery.percent}%)"
         rt.retry_at = time.monotonic() + self.settings.battery_poll_s
 
     def _tick(self) -> None:
         now = time.monotonic()
-        self._checkout_tick(now)  # deferred check-outs, release timeouts (engine_checkout.py)
+        self.checkout.tick(now)  # deferred check-outs, release timeouts (checkout.py)
         for sid, slot in self._slots.items():
             rt = self._rt[sid]
             if rt.adapter is None or rt.busy or now < rt.retry_at or rt.info is None:

@@ -290,11 +290,11 @@ class ShiftService:
 
         def pick() -> tuple[ReadyCamera, Future[ReleaseOutcome]] | NoCamera:
             # On the core thread: choosing and reserving are one step, so two officers never get one camera.
-            choice = choose(self.station.ready_cameras(), policy=s.policy, officer=officer,
+            choice = choose(self.station.checkout.ready_cameras(), policy=s.policy, officer=officer,
                             min_battery=s.min_battery_percent, firmware_current=s.firmware_current)
             if isinstance(choice, NoCamera):
                 return choice
-            return choice, self.station.assign(choice.slot_id, plan)
+            return choice, self.station.checkout.assign(choice.slot_id, plan)
 
         try:
             picked = self.station.call(pick)
@@ -325,7 +325,7 @@ class ShiftService:
         if not who.is_staff:
             raise NotAllowed("only staff may cancel a check-out")
         try:
-            self.station.call(lambda: self.station.cancel_assignment(slot_id, who.personnel_number, reason))
+            self.station.call(lambda: self.station.checkout.cancel_assignment(slot_id, who.personnel_number, reason))
         except CheckoutError as exc:
             raise NotFound(str(exc)) from None
 

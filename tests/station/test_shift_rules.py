@@ -140,7 +140,7 @@ def test_undocking_a_camera_that_was_not_checked_out_alerts(tmp_path: Path, dock
 
 def test_released_camera_not_taken_goes_back_to_ready(tmp_path: Path, docks: list[Dock]) -> None:
     dock, cam = one_camera(tmp_path, docks)
-    dock.station.settings = replace(dock.station.settings, release_timeout_s=0.5)
+    dock.station.checkout.release_timeout_s = 0.5
     dock.wait_state(1, "ready")
     dock.shift.checkout_by_pin(OFFICER_A["personnel_number"], OFFICER_A["pin"])
     dock.recorder.wait(AssignmentCancelled, lambda e: e.camera_serial == "CAM-A")
