@@ -1,10 +1,11 @@
 """What every screen has: a black header (title, and buttons for home, staff and language), a
-white body, and the shared identify panel (prompt, what was typed, keypad)."""
+white body; and what the three screens that begin with identifying share (check-out, check-in,
+staff): the identify panel (prompt, what was typed, keypad) and when to draw the body anew."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from kivy.core.text import Label as CoreLabel
 from kivy.uix.boxlayout import BoxLayout
@@ -13,11 +14,11 @@ from kivy.uix.widget import Widget
 
 from ui.i18n import Translator
 from ui.theme import BLACK, WHITE, Theme
-from ui.viewmodels.identify import IdentifyState
+from ui.viewmodels.identify import IdentifyKeypad, IdentifyState
 from ui.viewmodels.kiosk import KioskViewModel
 from ui.viewmodels.kiosk import Screen as ScreenName
 from ui.widgets.common import Panel, Text, TouchButton
-from ui.widgets.keypad import NumberPad
+from ui.widgets.keypad import BACKSPACE, CLEAR, NumberPad
 
 
 class Header(Panel):
@@ -70,10 +71,11 @@ class KioskScreen(Screen):
 
 
 class IdentifyPanel(BoxLayout):
-    """Prompt and typed value on the left, the number pad on the right."""
+    """Prompt and typed value on the left, the number pad on the right; keys go to ``keypad``."""
 
-    def __init__(self, theme: Theme, on_key: Callable[[str], None], on_next: Callable[[], None], **kw: Any) -> None:
+    def __init__(self, theme: Theme, keypad: IdentifyKeypad, **kw: Any) -> None:
         super().__init__(orientation="horizontal", spacing=3 * theme.gap, **kw)
+        self.keypad = keypad
         left = BoxLayout(orientation="vertical", spacing=theme.gap)
         self.where = Text(font_size=theme.font, size_hint_y=None, height=theme.font * 1.6)
         self.prompt = Text(font_size=theme.font_title, bold=True, valign="top")
@@ -83,13 +85,28 @@ class IdentifyPanel(BoxLayout):
         self.shown.add_widget(self.value)
         self.next = TouchButton(theme, ident="key-next", icon="check", primary=True, size_hint_y=None,
                                 height=theme.big_target, font_size=theme.font_title)
-        self.next.bind(on_release=lambda _b: on_next())
+        self.next.bind(on_release=lambda _b: keypad.next())
         for w in (self.where, self.prompt, self.shown, self.next):
             left.add_widget(w)
-        self.pad = NumberPad(theme, on_key, "", size_hint_x=None,
+        self.pad = NumberPad(theme, self._key, "", size_hint_x=None,
                              width=max(3 * theme.target + 2 * theme.gap, theme.width * 0.36))
         self.add_widget(left)
         self.add_widget(self.pad)
+
+    def _key(self, key: str) -> None:
+        if key == BACKSPACE:
+            self.keypad.backspace()
+        elif key == CLEAR:
+            self.keypad.clear()
+        else:
+            self.keypad.press(key)
+
+    def show_in(self, body: Widget, state: IdentifyState, t: Translator, where: str = "") -> None:
+        """Show the identify step as ``body``'s only content (put there unless it is already)."""
+        if self.parent is not body:
+            body.clear_widgets()
+            body.add_widget(self)
+        self.show(state, t, where)
 
     def show(self, state: IdentifyState, t: Translator, where: str = "") -> None:
         self.where.text = where
@@ -99,6 +116,85 @@ class IdentifyPanel(BoxLayout):
         self.next.text = state.next_label
         self.next.disabled = not state.can_next
         self.pad.set_clear_text(t("Clear"))
+
+
+class IdentifyingState(Protocol):
+    """What an identifying view-model's state has for the screen (its dataclasses are frozen)."""
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def identify(self) -> IdentifyState | None: ...  # set exactly while at the identify step
+
+
+S = TypeVar("S", bound=IdentifyingState)
+S_co = TypeVar("S_co", bound=IdentifyingState, covariant=True)
+
+
+class IdentifyingViewModel(Protocol[S_co]):
+    """The check-out, check-in and staff view-models, as their screens' shared part sees them."""
+
+    @property
+    def keypad(self) -> IdentifyKeypad: ...
+
+    @property
+    def state(self) -> S_co: ...
+
+    def subscribe(self, listener: Callable[[], None]) -> None: ...
+
+
+VM = TypeVar("VM", bound=IdentifyingViewModel[Any])
+
+
+class IdentifyScreen(KioskScreen, Generic[VM, S]):
+    """A screen that begins with identifying on the number pad: check-out, check-in, staff.
+
+    It puts the identify panel up while the view-model identifies; otherwise it clears the body
+    and calls ``draw`` when ``redraw`` says the state needs it (by default: the state is not the
+    one drawn last). Subclasses implement ``draw``; ``header_buttons`` adds buttons left of Back.
+    """
+
+    def __init__(self, theme: Theme, kiosk: KioskViewModel, vm: VM, **kw: Any) -> None:
+        super().__init__(theme, kiosk, **kw)
+        self.vm = vm
+        self.header_buttons()
+        self.home = self.home_button()
+        self.identify = IdentifyPanel(theme, vm.keypad)
+        self.drawn: S | None = None
+        vm.subscribe(self.render)
+        self.translate(kiosk.t)
+
+    def header_buttons(self) -> None:
+        """Add the header buttons that stand left of Back (none by default)."""
+
+    def translate(self, t: Translator) -> None:
+        self.home.text = t("Back")
+        self.drawn = None
+        self.render()
+
+    def show_heading(self, s: S) -> None:
+        self.header.title.text = s.title
+
+    def render(self) -> None:
+        s: S = self.vm.state
+        self.show_heading(s)
+        if s.identify is not None:
+            self.identify.show_in(self.body, s.identify, self.kiosk.t, where=s.message)
+            self.drawn = None  # whatever follows identifying is drawn anew
+        elif self.redraw(s):
+            self.drawn = s
+            self.body.clear_widgets()
+            self.draw(s, self.kiosk.t)
+
+    def redraw(self, s: S) -> bool:
+        return s != self.drawn
+
+    def draw(self, s: S, t: Translator) -> None:
+        raise NotImplementedError
 
 
 def message_box(theme: Theme, text: str, *, font_size: float | None = None, halign: str = "left") -> Widget:

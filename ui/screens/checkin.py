@@ -10,15 +10,15 @@ from kivy.uix.scrollview import ScrollView
 
 from ui.i18n import Translator
 from ui.theme import Theme
-from ui.viewmodels.checkin import CONSENT_METHODS, CheckinState, RecordingRow, Step
+from ui.viewmodels.checkin import CONSENT_METHODS, CheckinState, CheckinViewModel, RecordingRow, Step
 from ui.viewmodels.kiosk import KioskViewModel
 from ui.viewmodels.kiosk import Screen as ScreenName
 from ui.viewmodels.look import Tone
 from ui.widgets.common import Bar, Chip, Panel, Text, TouchButton
 from ui.widgets.icons import IconView
-from ui.widgets.keypad import CaseKeyboard
+from ui.widgets.keypad import BACKSPACE, CaseKeyboard
 
-from .base import IdentifyPanel, KioskScreen
+from .base import IdentifyScreen
 
 
 class RecordingRowView(TouchButton):
@@ -46,47 +46,14 @@ class RecordingRowView(TouchButton):
         self.add_widget(copied)
 
 
-class CheckinScreen(KioskScreen):
+class CheckinScreen(IdentifyScreen[CheckinViewModel, CheckinState]):
     screen_name = ScreenName.CHECKIN
 
     def __init__(self, theme: Theme, kiosk: KioskViewModel, **kw: Any) -> None:
-        super().__init__(theme, kiosk, **kw)
-        self.vm = vm = kiosk.checkin
-        self.home = self.home_button()
-        self.identify = IdentifyPanel(theme, self._key, vm.next)
-        self._shown: tuple[Step, CheckinState | None] | None = None
-        vm.subscribe(self.render)
-        self.translate(kiosk.t)
-
-    def _key(self, key: str) -> None:
-        if key == "⌫":
-            self.vm.backspace()
-        elif key == "clear":
-            self.vm.clear()
-        else:
-            self.vm.press(key)
-
-    def translate(self, t: Translator) -> None:
-        self.home.text = t("Back")
-        self._shown = None
-        self.render()
+        super().__init__(theme, kiosk, kiosk.checkin, **kw)
 
     # --- rendering ---------------------------------------------------------------------------
-    def render(self) -> None:
-        s: CheckinState = self.vm.state
-        t = self.kiosk.t
-        self.header.title.text = s.title
-        if s.step is Step.IDENTIFY and s.identify is not None:
-            if self._shown is None or self._shown[0] is not Step.IDENTIFY:
-                self.body.clear_widgets()
-                self.body.add_widget(self.identify)
-            self.identify.show(s.identify, t, where=s.message)
-            self._shown = (s.step, None)
-            return
-        if self._shown is not None and self._shown == (s.step, s):
-            return
-        self._shown = (s.step, s)
-        self.body.clear_widgets()
+    def draw(self, s: CheckinState, t: Translator) -> None:
         build = {
             Step.CHOOSE: self._choose, Step.LIST: self._list, Step.TAG: self._tag, Step.CASE: self._case,
             Step.CONSENT: self._consent, Step.CONSENT_HOW: self._consent_how,
@@ -170,16 +137,16 @@ class CheckinScreen(KioskScreen):
         self.body.add_widget(CaseKeyboard(th, self._case_key))
         buttons = BoxLayout(orientation="horizontal", spacing=2 * th.gap, size_hint_y=None, height=th.target * 1.2)
         buttons.add_widget(self._back(t))
-        save = self._button("save", t("Save"), "check", self.vm.next, primary=True, height=th.target * 1.2)
+        save = self._button("save", t("Save"), "check", self.vm.save_case, primary=True, height=th.target * 1.2)
         save.disabled = not s.can_next
         buttons.add_widget(save)
         self.body.add_widget(buttons)
 
     def _case_key(self, key: str) -> None:
-        if key == "⌫":
-            self.vm.backspace()
+        if key == BACKSPACE:
+            self.vm.case_backspace()
         else:
-            self.vm.press(key)
+            self.vm.type_case(key)
 
     def _consent(self, s: CheckinState, t: Translator) -> None:
         self.body.add_widget(self._title(s.message))

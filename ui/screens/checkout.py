@@ -8,52 +8,25 @@ from kivy.uix.boxlayout import BoxLayout
 
 from ui.i18n import Translator
 from ui.theme import Theme
-from ui.viewmodels.checkout import CheckoutState, Step
+from ui.viewmodels.checkout import CheckoutState, CheckoutViewModel, Step
 from ui.viewmodels.kiosk import KioskViewModel
 from ui.viewmodels.kiosk import Screen as ScreenName
 from ui.widgets.common import Chip, Panel, Text, TouchButton
 
-from .base import IdentifyPanel, KioskScreen
+from .base import IdentifyScreen
 
 
-class CheckoutScreen(KioskScreen):
+class CheckoutScreen(IdentifyScreen[CheckoutViewModel, CheckoutState]):
     screen_name = ScreenName.CHECKOUT
 
     def __init__(self, theme: Theme, kiosk: KioskViewModel, **kw: Any) -> None:
-        super().__init__(theme, kiosk, **kw)
-        self.vm = vm = kiosk.checkout
-        self.home = self.home_button()
-        self.identify = IdentifyPanel(theme, self._key, vm.next)
-        self._step: Step | None = None
-        vm.subscribe(self.render)
-        self.translate(kiosk.t)
+        super().__init__(theme, kiosk, kiosk.checkout, **kw)
 
-    def _key(self, key: str) -> None:
-        if key == "⌫":
-            self.vm.backspace()
-        elif key == "clear":
-            self.vm.clear()
-        else:
-            self.vm.press(key)
+    def redraw(self, s: CheckoutState) -> bool:
+        return self.drawn is None or s.step is not self.drawn.step  # an outcome is drawn once per step
 
-    def translate(self, t: Translator) -> None:
-        self.home.text = t("Back")
-        self._step = None
-        self.render()
-
-    def render(self) -> None:
-        s: CheckoutState = self.vm.state
-        t = self.kiosk.t
-        self.header.title.text = s.title
-        if s.step is Step.IDENTIFY and s.identify is not None:
-            if self._step is not Step.IDENTIFY:
-                self.body.clear_widgets()
-                self.body.add_widget(self.identify)
-            self.identify.show(s.identify, t)
-        elif s.step is not self._step:
-            self.body.clear_widgets()
-            self.body.add_widget(self._outcome(s, t))
-        self._step = s.step
+    def draw(self, s: CheckoutState, t: Translator) -> None:
+        self.body.add_widget(self._outcome(s, t))
 
     def _outcome(self, s: CheckoutState, t: Translator) -> BoxLayout:
         th = self.theme

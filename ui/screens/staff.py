@@ -12,10 +12,10 @@ from ui.theme import Theme
 from ui.viewmodels.kiosk import KioskViewModel
 from ui.viewmodels.kiosk import Screen as ScreenName
 from ui.viewmodels.look import Icon, Tone
-from ui.viewmodels.staff import StaffState, Step
+from ui.viewmodels.staff import StaffState, StaffViewModel, Step
 from ui.widgets.common import Chip, Panel, Text, TouchButton
 
-from .base import IdentifyPanel, KioskScreen
+from .base import IdentifyScreen
 
 
 def _scroll(theme: Theme) -> tuple[ScrollView, BoxLayout]:
@@ -26,49 +26,24 @@ def _scroll(theme: Theme) -> tuple[ScrollView, BoxLayout]:
     return scroll, column
 
 
-class StaffScreen(KioskScreen):
+class StaffScreen(IdentifyScreen[StaffViewModel, StaffState]):
     screen_name = ScreenName.STAFF
 
     def __init__(self, theme: Theme, kiosk: KioskViewModel, **kw: Any) -> None:
-        super().__init__(theme, kiosk, **kw)
-        self.vm = vm = kiosk.staff
-        self.admin = self.header.button("admin", "lock", lambda: kiosk.go(ScreenName.ADMIN))
-        self.home = self.home_button()
-        self.identify = IdentifyPanel(theme, self._key, vm.next)
-        self._shown: StaffState | None = None
-        vm.subscribe(self.render)
-        self.translate(kiosk.t)
+        super().__init__(theme, kiosk, kiosk.staff, **kw)
 
-    def _key(self, key: str) -> None:
-        if key == "⌫":
-            self.vm.backspace()
-        elif key == "clear":
-            self.vm.clear()
-        else:
-            self.vm.press(key)
+    def header_buttons(self) -> None:
+        self.admin = self.header.button("admin", "lock", lambda: self.kiosk.go(ScreenName.ADMIN))
 
     def translate(self, t: Translator) -> None:
-        self.home.text = t("Back")
         self.admin.text = t("Administration")
-        self._shown = None
-        self.render()
+        super().translate(t)
 
-    def render(self) -> None:
-        s: StaffState = self.vm.state
-        t = self.kiosk.t
+    def show_heading(self, s: StaffState) -> None:
         self.header.title.text = s.title + (f" · {s.staff_name}" if s.staff_name else "")
         self.admin.opacity, self.admin.disabled = (1, False) if s.is_admin else (0, True)
-        if s.step is Step.IDENTIFY and s.identify is not None:
-            if self._shown is None or self._shown.step is not Step.IDENTIFY:
-                self.body.clear_widgets()
-                self.body.add_widget(self.identify)
-            self.identify.show(s.identify, t, where=s.message)
-            self._shown = s
-            return
-        if s == self._shown:
-            return
-        self._shown = s
-        self.body.clear_widgets()
+
+    def draw(self, s: StaffState, t: Translator) -> None:
         th = self.theme
         if s.step is not Step.OVERVIEW:
             chip = Chip(th, size_hint_y=None, height=max(th.big_target, th.font_title * 2.9), font_size=th.font_title)

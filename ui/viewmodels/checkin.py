@@ -14,7 +14,7 @@ from ui.client.service import Credentials, KioskService, TagChoice
 from ui.i18n import N_, Translator
 from ui.viewmodels.base import ViewModel
 from ui.viewmodels.fmt import Formatter
-from ui.viewmodels.identify import IdentifyFlow, IdentifyState
+from ui.viewmodels.identify import IdentifyFlow, IdentifyKeypad, IdentifyState
 from ui.viewmodels.keypad import Entry, case_entry
 from ui.viewmodels.look import Icon, Tone
 from ui.viewmodels.refusals import refusal_text
@@ -96,6 +96,8 @@ class CheckinViewModel(ViewModel):
         super().__init__()
         self.service, self.t, self.timezone, self._now = service, t, timezone, now
         self.flow = IdentifyFlow()
+        self.keypad = IdentifyKeypad(flow=self.flow, active=lambda: self.step is Step.IDENTIFY,
+                                     submit=self._login, changed=self._emit)
         self.step = Step.CHOOSE
         self.open: tuple[OpenCheckin, ...] = ()
         self.checkin_id: int | None = None
@@ -151,35 +153,7 @@ class CheckinViewModel(ViewModel):
         self.step = Step.IDENTIFY
         self._emit()
 
-    # --- identify ----------------------------------------------------------------------------
-    def press(self, key: str) -> None:
-        if self.step is Step.IDENTIFY:
-            self.flow.press(key)
-        elif self.step is Step.CASE:
-            self.case = self.case.press(key)
-        self._emit()
-
-    def backspace(self) -> None:
-        if self.step is Step.IDENTIFY:
-            self.flow.backspace()
-        elif self.step is Step.CASE:
-            self.case = self.case.backspace()
-        self._emit()
-
-    def clear(self) -> None:
-        if self.step is Step.IDENTIFY:
-            self.flow.clear()
-        self._emit()
-
-    def next(self) -> None:
-        if self.step is Step.IDENTIFY:
-            cred = self.flow.next()
-            if cred is not None:
-                self._login(cred)
-        elif self.step is Step.CASE and self._case_ok():
-            self._save(TagChoice("evidence", case_number=self.case.text))
-        self._emit()
-
+    # --- identify (the keys: self.keypad) --------------------------------------------------------
     def _login(self, cred: Credentials) -> None:
         assert self.checkin_id is not None
         self.step = Step.LOADING
@@ -278,6 +252,23 @@ class CheckinViewModel(ViewModel):
         elif self.step is Step.CONSENT_HOW:
             self.step = Step.CONSENT
         self._emit()
+
+    def type_case(self, key: str) -> None:
+        """A key of the case-number keyboard."""
+        if self.step is Step.CASE:
+            self.case = self.case.press(key)
+            self._emit()
+
+    def case_backspace(self) -> None:
+        if self.step is Step.CASE:
+            self.case = self.case.backspace()
+            self._emit()
+
+    def save_case(self) -> None:
+        """Evidence with the typed case number, once it is long enough."""
+        if self.step is Step.CASE and self._case_ok():
+            self._save(TagChoice("evidence", case_number=self.case.text))
+            self._emit()
 
     def _case_ok(self) -> bool:
         return len(self.case.text.strip(" -/.")) >= 2

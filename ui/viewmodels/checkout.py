@@ -13,7 +13,7 @@ from ui.client.service import Credentials, KioskService
 from ui.i18n import Translator
 from ui.viewmodels.base import ViewModel
 from ui.viewmodels.fmt import Formatter
-from ui.viewmodels.identify import IdentifyFlow, IdentifyState
+from ui.viewmodels.identify import IdentifyFlow, IdentifyKeypad, IdentifyState
 from ui.viewmodels.look import Icon, Tone
 from ui.viewmodels.refusals import refusal_text
 from ui.viewmodels.timeutil import utcnow
@@ -43,6 +43,8 @@ class CheckoutViewModel(ViewModel):
         super().__init__()
         self.service, self.t, self.timezone, self._now = service, t, timezone, now
         self.flow = IdentifyFlow()
+        self.keypad = IdentifyKeypad(flow=self.flow, active=lambda: self.step is Step.IDENTIFY,
+                                     submit=self._submit, changed=self._emit)
         self.step = Step.IDENTIFY
         self._done: CheckoutDone | None = None
         self._refusal: Refusal | None = None
@@ -58,29 +60,6 @@ class CheckoutViewModel(ViewModel):
 
     def set_translator(self, t: Translator) -> None:
         self.t = t
-        self._emit()
-
-    def press(self, key: str) -> None:
-        if self.step is Step.IDENTIFY:
-            self.flow.press(key)
-            self._emit()
-
-    def backspace(self) -> None:
-        if self.step is Step.IDENTIFY:
-            self.flow.backspace()
-            self._emit()
-
-    def clear(self) -> None:
-        if self.step is Step.IDENTIFY:
-            self.flow.clear()
-            self._emit()
-
-    def next(self) -> None:
-        if self.step is not Step.IDENTIFY:
-            return
-        cred = self.flow.next()
-        if cred is not None:
-            self._submit(cred)
         self._emit()
 
     def _submit(self, cred: Credentials) -> None:

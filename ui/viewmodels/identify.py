@@ -4,6 +4,7 @@ reader never types into the kiosk). Shared by check-out, check-in and staff."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ui.client.service import Credentials
@@ -76,3 +77,38 @@ class IdentifyFlow:
             return IdentifyState(self.field, prompt, self.number.shown, len(self.number.text) >= MIN_NUMBER,
                                  t("Next"))
         return IdentifyState(self.field, t("Type your PIN"), self.pin.shown, len(self.pin.text) >= MIN_PIN, t("OK"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdentifyKeypad:
+    """The number pad of a view-model's identify step, one for check-out, check-in and staff: keys
+    reach ``flow`` only while ``active()`` (the view-model is at its identify step), each one
+    re-renders through ``changed``, and a finished PIN goes to ``submit``."""
+
+    flow: IdentifyFlow
+    active: Callable[[], bool]
+    submit: Callable[[Credentials], None]
+    changed: Callable[[], None]
+
+    def press(self, key: str) -> None:
+        if self.active():
+            self.flow.press(key)
+            self.changed()
+
+    def backspace(self) -> None:
+        if self.active():
+            self.flow.backspace()
+            self.changed()
+
+    def clear(self) -> None:
+        if self.active():
+            self.flow.clear()
+            self.changed()
+
+    def next(self) -> None:
+        if not self.active():
+            return
+        cred = self.flow.next()
+        if cred is not None:
+            self.submit(cred)
+        self.changed()

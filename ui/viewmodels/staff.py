@@ -15,7 +15,7 @@ from ui.i18n import N_, Translator
 from ui.viewmodels.base import ViewModel
 from ui.viewmodels.fmt import Formatter
 from ui.viewmodels.home import alert_text, severity_words
-from ui.viewmodels.identify import IdentifyFlow, IdentifyState
+from ui.viewmodels.identify import IdentifyFlow, IdentifyKeypad, IdentifyState
 from ui.viewmodels.look import Icon, Tone
 from ui.viewmodels.refusals import refusal_text
 from ui.viewmodels.timeutil import utcnow
@@ -94,6 +94,8 @@ class StaffViewModel(ViewModel):
         super().__init__()
         self.service, self.t, self.timezone, self._now = service, t, timezone, now
         self.flow = IdentifyFlow()
+        self.keypad = IdentifyKeypad(flow=self.flow, active=lambda: self.step is Step.IDENTIFY,
+                                     submit=self._login, changed=self._emit)
         self.step = Step.IDENTIFY
         self.session: Session | None = None
         self.health: HealthInfo | None = None
@@ -118,29 +120,6 @@ class StaffViewModel(ViewModel):
         if self.session is not None:
             self.service.logout(self.session.token)
             self.session = None
-
-    def press(self, key: str) -> None:
-        if self.step is Step.IDENTIFY:
-            self.flow.press(key)
-            self._emit()
-
-    def backspace(self) -> None:
-        if self.step is Step.IDENTIFY:
-            self.flow.backspace()
-            self._emit()
-
-    def clear(self) -> None:
-        if self.step is Step.IDENTIFY:
-            self.flow.clear()
-            self._emit()
-
-    def next(self) -> None:
-        if self.step is not Step.IDENTIFY:
-            return
-        cred = self.flow.next()
-        if cred is not None:
-            self._login(cred)
-        self._emit()
 
     def _login(self, cred: Credentials) -> None:
         self.step = Step.LOADING

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 
 from device_adapters.mass_storage.fs.base import ATTR_DIRECTORY, Device, Entry, FsError, Listing, Volume, printable
+from device_adapters.mass_storage.fs.chain import LinkRules, walk_chain
 
 _EOC = 0xFFFFFFF8
 _BAD = 0xFFFFFFF7
@@ -22,6 +23,13 @@ _MAX_DIR_BYTES = 64 * 1024 * 1024
 T_BITMAP, T_UPCASE, T_LABEL, T_FILE = 0x81, 0x82, 0x83, 0x85
 T_STREAM, T_NAME = 0xC0, 0xC1
 F_ALLOC_POSSIBLE, F_NO_FAT_CHAIN = 0x01, 0x02
+
+
+def _broken_link(link: int, cluster: int) -> str | None:
+    return f"is broken at cluster {cluster}" if link == _BAD or link < 2 else None
+
+
+_LINKS = LinkRules(mask=0xFFFFFFFF, end=_EOC, broken=_broken_link)  # exFAT links use all 32 bits
 
 
 def looks_like_exfat(boot: bytes) -> bool:
@@ -152,25 +160,8 @@ class ExfatVolume(Volume):
             if first < 2 or first + n - 1 > self.cluster_count + 1:
                 raise FsError(f"clusters of {entry.shown!r} lie outside the volume")
             return list(range(first, first + n))
-        fat = self.fat()
-        out: list[int] = []
-        seen: set[int] = set()
-        c = first
-        while True:
-            if not 2 <= c <= self.cluster_count + 1:
-                raise FsError(f"cluster chain of {entry.shown!r} leaves the volume (cluster {c})")
-            if c in seen:
-                raise FsError(f"cluster chain of {entry.shown!r} loops back to cluster {c}")
-            seen.add(c)
-            out.append(c)
-            if len(out) > limit:
-                raise FsError(f"cluster chain of {entry.shown!r} is longer than its size allows")
-            nxt = fat[c]
-            if nxt >= _EOC:
-                return out
-            if nxt == _BAD or nxt < 2:
-                raise FsError(f"cluster chain of {entry.shown!r} is broken at cluster {c}")
-            c = nxt
+        return walk_chain(self.fat(), first, rules=_LINKS, cluster_count=self.cluster_count, limit=limit,
+                          shown=entry.shown)
 
     # --- directories --------------------------------------------------------------------------
 

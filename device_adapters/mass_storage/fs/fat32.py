@@ -22,6 +22,7 @@ from device_adapters.mass_storage.fs.base import (
     Volume,
     printable,
 )
+from device_adapters.mass_storage.fs.chain import LinkRules, walk_chain
 
 _LFN = 0x0F
 _EOC = 0x0FFFFFF8
@@ -30,8 +31,20 @@ _MASK = 0x0FFFFFFF
 # Longest chain we will hold in memory for a FAT: 32 Mi clusters (a 128 MiB FAT).
 _MAX_CLUSTERS = 32 * 1024 * 1024
 _MAX_DIR_BYTES = 2 * 1024 * 1024  # FAT allows 65536 entries of 32 bytes per directory
+
 # Characters a FAT long name may not hold; a camera (or an attacker) can still write them.
 _FORBIDDEN = frozenset('"*/:<>?\\|')
+
+
+def _broken_link(link: int, _cluster: int) -> str | None:
+    if link == _BAD:
+        return "runs into a bad cluster"
+    if link == 0:
+        return "runs into a free cluster"
+    return None  # 1 is reserved, not a cluster: the walk refuses it as outside the volume
+
+
+_LINKS = LinkRules(mask=_MASK, end=_EOC, broken=_broken_link)
 
 
 def looks_like_fat32(boot: bytes) -> bool:
@@ -100,30 +113,10 @@ class Fat32Volume(Volume):
         return self._fat
 
     def chain(self, entry: Entry, limit: int) -> list[int]:
-        first = entry.first_cluster
-        if first == 0:
-            return []
-        fat = self.fat()
-        out: list[int] = []
-        seen: set[int] = set()
-        c = first
-        while True:
-            if not 2 <= c <= self.cluster_count + 1:
-                raise FsError(f"cluster chain of {entry.shown!r} leaves the volume (cluster {c})")
-            if c in seen:
-                raise FsError(f"cluster chain of {entry.shown!r} loops back to cluster {c}")
-            seen.add(c)
-            out.append(c)
-            if len(out) > limit:
-                raise FsError(f"cluster chain of {entry.shown!r} is longer than its size allows")
-            nxt = fat[c] & _MASK
-            if nxt >= _EOC:
-                return out
-            if nxt == _BAD:
-                raise FsError(f"cluster chain of {entry.shown!r} runs into a bad cluster")
-            if nxt == 0:
-                raise FsError(f"cluster chain of {entry.shown!r} runs into a free cluster")
-            c = nxt
+        if entry.first_cluster == 0:
+            return []  # no clusters allocated (an empty file)
+        return walk_chain(self.fat(), entry.first_cluster, rules=_LINKS, cluster_count=self.cluster_count,
+                          limit=limit, shown=entry.shown)
 
     def free_bytes(self) -> int:
         free = self.fat()[2 : self.cluster_count + 2].count(0)

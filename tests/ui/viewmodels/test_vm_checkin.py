@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tests.ui.fakes import SESSION, FakeService, detail
+from tests.ui.viewmodels._identify import identify
 from ui.client.model import Consent, DomainNotice, OpenCheckin, Recording, Refusal
 from ui.i18n import Translator
 from ui.viewmodels.checkin import CheckinViewModel, Step
@@ -22,12 +23,7 @@ def ready_vm() -> tuple[CheckinViewModel, FakeService]:
     vm = CheckinViewModel(svc, Translator("nl"), now=lambda: NOW)
     vm.set_open((OpenCheckin(7, 3, "3", "CAM-A"),))
     vm.start()
-    for k in "100234":
-        vm.press(k)
-    vm.next()
-    for k in "1234":
-        vm.press(k)
-    vm.next()
+    identify(vm.keypad, "100234", "1234")
     login = svc.pending("login")
     assert login.args[1:] == ("checkin", 7)
     svc.answer("login", SESSION)
@@ -61,12 +57,14 @@ def test_tag_evidence_learning_and_nothing() -> None:
     vm, svc = ready_vm()
     vm.edit("r1")
     assert vm.state.step is Step.TAG and vm.state.title == "Opname 1 labelen"
+    vm.type_case("9")  # not at the case number yet: ignored
     vm.pick_tag("evidence")
-    assert vm.state.step is Step.CASE and not vm.state.can_next
+    assert vm.state.step is Step.CASE and not vm.state.can_next and vm.state.case_number == ""
+    vm.keypad.press("5")  # the identify pad is done with
     for k in "pl1300-2026-42!":
-        vm.press(k)
+        vm.type_case(k)
     assert vm.state.case_number == "PL1300-2026-42" and vm.state.can_next
-    vm.next()
+    vm.save_case()
     call = svc.pending("tag")
     assert call.args[:3] == (7, "tok-1", "r1")
     assert call.args[3].body() == {"tag": "evidence", "case_number": "PL1300-2026-42"}
@@ -119,23 +117,13 @@ def test_refusals_and_stale_results() -> None:
     vm = CheckinViewModel(svc, Translator("nl"))
     vm.set_open((OpenCheckin(7, 3, "3", "CAM-A"),))
     vm.start()
-    for k in "1000":
-        vm.press(k)
-    vm.next()
-    for k in "1234":
-        vm.press(k)
-    vm.next()
+    identify(vm.keypad, "1000", "1234")
     svc.answer("login", Refusal("not_your_camera"))
     assert vm.state.step is Step.REFUSED
     assert vm.state.message == "Deze camera is niet aan u uitgegeven. Vraag het een beheerder."
     vm.retry()
     assert vm.state.step is Step.IDENTIFY
-    for k in "1000":
-        vm.press(k)
-    vm.next()
-    for k in "1234":
-        vm.press(k)
-    vm.next()
+    identify(vm.keypad, "1000", "1234")
     vm.start()  # left before the answer: the late session is given back
     svc.answer("login", SESSION)
     assert svc.logged_out == ["tok-1"] and vm.session is None

@@ -4,6 +4,7 @@ admin screen only for admins, with a roster sync."""
 from __future__ import annotations
 
 from tests.ui.fakes import ADMIN_SESSION, STAFF_SESSION, FakeService
+from tests.ui.viewmodels._identify import identify
 from ui.client.model import Alert, Refusal
 from ui.client.staffmodel import AdminInfo, Check, HealthInfo, RosterInfo
 from ui.i18n import Translator
@@ -24,12 +25,7 @@ def signed_in(session=STAFF_SESSION) -> tuple[StaffViewModel, FakeService]:  # t
     svc = FakeService()
     vm = StaffViewModel(svc, Translator("nl"))
     vm.start()
-    for k in "900001":
-        vm.press(k)
-    vm.next()
-    for k in "9999":
-        vm.press(k)
-    vm.next()
+    identify(vm.keypad, "900001", "9999")
     assert svc.pending("login").args[1] == "staff"
     svc.answer("login", session)
     svc.answer("health", HEALTH)
@@ -60,12 +56,7 @@ def test_officer_is_refused() -> None:
     svc = FakeService()
     vm = StaffViewModel(svc, Translator("nl"))
     vm.start()
-    for k in "1002":
-        vm.press(k)
-    vm.next()
-    for k in "1234":
-        vm.press(k)
-    vm.next()
+    identify(vm.keypad, "1002", "1234")
     svc.answer("login", Refusal("not_allowed"))
     assert vm.state.step is Step.REFUSED and vm.state.message.startswith("Dit mag u hier niet doen")
 
