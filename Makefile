@@ -21,13 +21,13 @@ DEB_PACKAGES += linux-libc-dev python3-dev
 DEB_PACKAGES += libgl1 libgl1-mesa-dri libegl1 libmtdev1 fonts-dejavu-core xvfb xauth gettext
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck deps debs clean locale screenshots
+.PHONY: demo test lint typecheck deps debs clean locale screenshots cctv-age-vectors
 
 # With a display the demo opens the kiosk on the simulated dock; without one it runs headless.
 demo: deps
 	if [ -n "$$DISPLAY" ]; then $(BIN)/bodydock demo --kiosk; else $(BIN)/bodydock demo; fi
 
-test: deps
+test: deps cctv-age-vectors
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
@@ -55,6 +55,21 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
+
+# The C2SP/CCTV age test vectors (npm package cctv-age), for the vault's age decryption tests.
+# Fetched with npm pack and checked against the integrity hash pinned here before unpacking.
+CCTV_AGE := cctv-age@0.2.0
+CCTV_AGE_INTEGRITY := sha512-1fiGAaWr+snqgu8+uCC7qPeApAuueOESET2npKe0FVLY+Huf+Kkia89Rybx/uoGNCml31SgAjiQIeFOY4K3New==
+CCTV_AGE_DIR := .cache/cctv-age
+cctv-age-vectors: $(CCTV_AGE_DIR)/package/index.js
+
+$(CCTV_AGE_DIR)/package/index.js:
+	rm -rf $(CCTV_AGE_DIR) && mkdir -p $(CCTV_AGE_DIR)
+	cd $(CCTV_AGE_DIR) && npm pack --silent $(CCTV_AGE) >/dev/null
+	got="sha512-$$(openssl dgst -sha512 -binary $(CCTV_AGE_DIR)/cctv-age-0.2.0.tgz | base64 -w0)"; \
+	if [ "$$got" != "$(CCTV_AGE_INTEGRITY)" ]; then \
+	  echo "cctv-age: integrity mismatch: $$got" >&2; rm -rf $(CCTV_AGE_DIR); exit 1; fi
+	tar -xzf $(CCTV_AGE_DIR)/cctv-age-0.2.0.tgz -C $(CCTV_AGE_DIR)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache

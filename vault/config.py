@@ -1,0 +1,176 @@
+"""The vault's own configuration: YAML checked against ``schema.json``, then frozen dataclasses.
+
+Same approach as the dock's ``config/``: syntax, then the schema (every problem at once, with
+its key path), then what a schema cannot say (users naming unknown roles). Relative paths are
+relative to the config file. Secrets are only named here, never embedded: the identity and the
+signing key are files with mode 0600, checked when a command needs them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Literal
+
+import jsonschema
+import yaml
+
+Purpose = Literal["complaint", "police_report", "om_request", "subject_request", "learning"]
+Action = Literal["hold", "release", "close_case", "transfer", "withdraw"]
+PURPOSES: tuple[str, ...] = ("complaint", "police_report", "om_request", "subject_request", "learning")
+ACTIONS: tuple[str, ...] = ("hold", "release", "close_case", "transfer", "withdraw")
+
+
+class VaultConfigError(Exception):
+    def __init__(self, file: Path, errors: list[tuple[str, str]]) -> None:
+        super().__init__(file, errors)
+        self.file, self.errors = file, errors
+
+    def __str__(self) -> str:
+        return "\n".join(f"{self.file}: {k}: {r}" if k else f"{self.file}: {r}" for k, r in self.errors)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retention:
+    uncategorised_days: int = 28
+    learning_days: int = 365
+    evidence_after_close_days: int = 0
+    export_days: int = 28
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Role:
+    name: str
+    purposes: frozenset[str]
+    actions: frozenset[str]
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class User:
+    name: str
+    roles: tuple[str, ...]
+    full_name: str = ""
+    personnel_number: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VaultConfig:
+    id: str
+    name: str
+    inbox: Path
+    state_dir: Path
+    identity_file: Path
+    signing_key: Path
+    view_dir: Path | None
+    intake_interval_s: float
+    retention: Retention
+    roles: dict[str, Role]
+    users: dict[str, User]
+    source_file: Path | None = None
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.state_dir / "catalog.sqlite"
+
+    @property
+    def access_log_path(self) -> Path:
+        return self.state_dir / "access.log"
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.state_dir / "vault-audit.log"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.state_dir / "quarantine"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.state_dir / "exports"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.state_dir / "metrics" / "bodydock_vault.prom"
+
+    def views_dir(self) -> Path:
+        if self.view_dir is not None:
+            return self.view_dir
+        # tmpfs: a decrypted view never reaches a disk that outlives a power cut.
+        shm = Path("/dev/shm")
+        if shm.is_dir() and os.access(shm, os.W_OK):
+            return shm / f"bodydock-vault-{self.id}"
+        return self.state_dir / "views"
+
+    def roles_of(self, user: User) -> list[Role]:
+        return [self.roles[r] for r in user.roles]
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(files("vault").joinpath("schema.json").read_text("utf-8"))
+    return schema
+
+
+def _path(base: Path, value: str) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else base / p
+
+
+def _key_path(parts: Any) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse_config(data: Any, file: Path) -> VaultConfig:
+    file = file.absolute()
+    validator = jsonschema.Draft202012Validator(load_schema())
+    problems = sorted({(_key_path(e.absolute_path), e.message[:200]) for e in validator.iter_errors(data)})
+    if problems:
+        raise VaultConfigError(file, problems)
+    base = file.parent
+    v = data["vault"]
+    roles = {
+        name: Role(name=name, purposes=frozenset(r["purposes"]), actions=frozenset(r.get("actions", ())),
+                   description=r.get("description", ""))
+        for name, r in data["roles"].items()
+    }
+    users: dict[str, User] = {}
+    for i, u in enumerate(data["users"]):
+        for role in u["roles"]:
+            if role not in roles:
+                problems.append((f"users[{i}].roles", f"unknown role {role!r}"))
+        if u["name"] in users:
+            problems.append((f"users[{i}].name", f"user {u['name']!r} is listed twice"))
+        users[u["name"]] = User(name=u["name"], roles=tuple(u["roles"]), full_name=u.get("full_name", ""),
+                                personnel_number=u.get("personnel_number"))
+    if problems:
+        raise VaultConfigError(file, problems)
+    return VaultConfig(
+        id=v["id"], name=v.get("name", v["id"]), inbox=_path(base, v["inbox"]), state_dir=_path(base, v["state_dir"]),
+        identity_file=_path(base, v["identity_file"]), signing_key=_path(base, v["signing_key"]),
+        view_dir=_path(base, v["view_dir"]) if "view_dir" in v else None,
+        intake_interval_s=float(v.get("intake_interval_s", 60)),
+        retention=Retention(**data.get("retention", {})), roles=roles, users=users, source_file=file,
+    )
+
+
+def load_config(path: Path) -> VaultConfig:
+    file = Path(path).absolute()
+    try:
+        data = yaml.safe_load(file.read_text("utf-8"))
+    except FileNotFoundError:
+        raise VaultConfigError(file, [("", "config file not found")]) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise VaultConfigError(file, [("", f"cannot read config: {exc}")]) from None
+    return parse_config(data, file)
+
+
+def example_config_path() -> Path:
+    return Path(__file__).with_name("example.yaml")
