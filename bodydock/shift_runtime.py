@@ -43,11 +43,11 @@ class JournalRosterCache(RosterCache):
         self.journal = journal
 
     def load_roster(self) -> RosterBytes | None:
-        cached = self.journal.roster_cache()
+        cached = self.journal.shift.roster_cache()
         return None if cached is None else RosterBytes(cached[1], cached[2], cached[0])
 
     def save_roster(self, raw: RosterBytes, sha256: str) -> None:
-        self.journal.save_roster_cache(raw.source, sha256, raw.data, raw.signature)
+        self.journal.shift.save_roster_cache(raw.source, sha256, raw.data, raw.signature)
 
 
 def _local_vault_reader(root: Path) -> Callable[[str], bytes]:

@@ -72,7 +72,7 @@ class KioskBackend:
         # camera out is not shown on a screen in a public hallway.
         if v.state != "assigned" or not v.camera_serial:
             return None
-        live = self.station.journal.live_assignment(v.camera_serial)
+        live = self.station.journal.shift.live_assignment(v.camera_serial)
         return fmt.initials(live.wearer_name) if live is not None else None
 
     def _slot_json(self, v: SlotView) -> dict[str, Any]:
@@ -93,7 +93,7 @@ class KioskBackend:
         views = self.station.views()
         in_slot = {v.camera_serial: v for v in views if v.camera_serial}
         checkins = []
-        for row in self.station.journal.open_checkins():
+        for row in self.station.journal.shift.open_checkins():
             v = in_slot.get(row.camera_serial)
             if v is None or v.id != row.slot_id or row.wearer_id is None:
                 # Gone from that slot, or nobody wore it (a new camera): nobody to check in at the screen.

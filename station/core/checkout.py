@@ -102,7 +102,7 @@ class CheckoutFlows:
                 continue
             info = rt.info
             hung = getattr(rt.adapter, "hung", None)
-            unwiped = self.journal.recordings_left_on_camera(slot.camera_serial)
+            unwiped = self.journal.shift.recordings_left_on_camera(slot.camera_serial)
             out.append(ReadyCamera(
                 slot_id=sid, serial=slot.camera_serial, model=info.model if info else None,
                 firmware=info.firmware if info else None, battery=rt.battery, battery_health=rt.battery_health,
@@ -151,7 +151,7 @@ class CheckoutFlows:
             self._settle(sid, outcome)
             return
         assert isinstance(outcome, Released)
-        self.journal.add_assignment(camera_serial=serial, slot_id=sid, wearer_id=wearer.officer_id,
+        self.journal.shift.add_assignment(camera_serial=serial, slot_id=sid, wearer_id=wearer.officer_id,
                                     wearer_name=wearer.name, assigned_by=plan.assigned_by, method=plan.method)
         if rt.info is not None:
             rt.info = replace(rt.info, wearer_id=wearer.officer_id)
@@ -194,12 +194,12 @@ class CheckoutFlows:
         if slot.state is not S.ASSIGNED:
             raise CheckoutError(f"slot {sid} holds no assigned camera (state {slot.state.value})")
         serial = slot.camera_serial or ""
-        live = self.journal.live_assignment(serial)
+        live = self.journal.shift.live_assignment(serial)
         wearer = live.wearer_id if live else None
         self._transition(sid, Event.UNASSIGN, reason=reason)
         rt.assigned_at = None
         if live is not None:
-            self.journal.end_assignment(live.id, AssignmentState.CANCELLED, reason)
+            self.journal.shift.end_assignment(live.id, AssignmentState.CANCELLED, reason)
         if rt.info is not None:
             rt.info = replace(rt.info, wearer_id=None)
         self.audit.append(who=who, what="camera.unassign", why=reason, device=serial,
@@ -231,10 +231,10 @@ class CheckoutFlows:
     # --- leaving and coming back ---------------------------------------------------------------
     def checked_out(self, sid: int, serial: str) -> None:
         """The assigned camera left its slot: the check-out is complete."""
-        live = self.journal.live_assignment(serial)
+        live = self.journal.shift.live_assignment(serial)
         wearer = live.wearer_id if live else None
         if live is not None:
-            self.journal.end_assignment(live.id, AssignmentState.CHECKED_OUT, "taken")
+            self.journal.shift.end_assignment(live.id, AssignmentState.CHECKED_OUT, "taken")
         self._rt[sid].assigned_at = None
         self.audit.append(who=wearer or SYSTEM, what="camera.checked_out", why="assigned camera taken from its slot",
                           device=serial, details={"slot": sid, "wearer": wearer,
@@ -246,7 +246,7 @@ class CheckoutFlows:
 
     def identify_wearer(self, sid: int, info: CameraInfo) -> CameraInfo:
         """Who wore this camera: what it says, else whom the dock gave it to. Ends that assignment."""
-        live = self.journal.live_assignment(info.serial)
+        live = self.journal.shift.live_assignment(info.serial)
         if live is not None:
             if info.wearer_id is not None and info.wearer_id != live.wearer_id:
                 self.audit.append(who=SYSTEM, what="camera.wearer_mismatch",
@@ -254,7 +254,7 @@ class CheckoutFlows:
                                   device=info.serial, result="warn",
                                   details={"slot": sid, "camera_says": info.wearer_id, "assigned": live.wearer_id})
             if live.state == AssignmentState.CHECKED_OUT or live.slot_id != sid:
-                self.journal.end_assignment(live.id, AssignmentState.RETURNED, "docked")
+                self.journal.shift.end_assignment(live.id, AssignmentState.RETURNED, "docked")
         if info.wearer_id is None and live is not None:
             return replace(info, wearer_id=live.wearer_id)
         return info

@@ -32,7 +32,8 @@ from station.offload.ids import recording_id
 from station.offload.probe import ProbeResult, StreamProbe
 from station.offload.tagging import manifest_tag_fields
 from station.storage.audit import SYSTEM, AuditLog
-from station.storage.journal import Journal, LocalState, RecordingRow, RecStatus, VaultStatus
+from station.storage.journal import Journal, LocalState, RecStatus, VaultStatus
+from station.storage.recording_row import RecordingRow
 from station.storage.store import Store, fsync_dir, write_durably
 from station.timeutil import iso, utcnow
 
@@ -296,7 +297,7 @@ def _manifest(
     """The signed manifest and the tag revision it carries."""
     now = iso(utcnow())
     # Read now, not at discovery: the wearer may have tagged it while it was being copied.
-    tag = manifest_tag_fields(job.journal.tag_row(row.id))
+    tag = manifest_tag_fields(job.journal.shift.tag_row(row.id))
     started = row.started_at
     end = None
     if rec.started_at and copy.probe.duration_s is not None:
@@ -361,7 +362,7 @@ def _offload_one(job: OffloadJob, rec: RecordingInfo, row: RecordingRow) -> None
         document, tag_revision = _manifest(job, rec, row, copy, checks)
         write_durably(job.store.manifest_path(row.id), document)
         # Kept in the journal too: a tag changed later re-issues it after the local copy is gone.
-        j.record_manifest(row.id, tag_revision, document)
+        j.shift.record_manifest(row.id, tag_revision, document)
         j.update_recording(row.id, status=RecStatus.VERIFIED.value, vault_status=VaultStatus.QUEUED.value)
         crash_point("offload.verified")
         job.audit.append(

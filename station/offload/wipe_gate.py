@@ -17,7 +17,8 @@ from device_adapters.api import AdapterError, CameraAdapter, CameraInfo, Recordi
 from station.crashpoints import crash_point
 from station.offload.ids import recording_id
 from station.storage.audit import SYSTEM, AuditLog
-from station.storage.journal import CameraState, Journal, LocalState, RecordingRow, RecStatus, VaultStatus
+from station.storage.journal import CameraState, Journal, LocalState, RecStatus, VaultStatus
+from station.storage.recording_row import RecordingRow
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,8 @@ from station.outbox.audit_segments import AuditSegmenter
 from station.outbox.target import DeliveryItem, Pacer, TransferPaused, VaultAlert, VaultError, VaultReceipt, VaultTarget
 from station.outbox.timewindows import Schedule
 from station.storage.audit import SYSTEM, AuditLog
-from station.storage.journal import AuditSegmentRow, Journal, LocalState, RecordingRow, VaultStatus
+from station.storage.journal import AuditSegmentRow, Journal, LocalState, VaultStatus
+from station.storage.recording_row import RecordingRow
 from station.storage.store import Store
 from station.timeutil import parse_iso, utcnow
 

@@ -38,7 +38,7 @@ class PinLockout:
         return timedelta(minutes=self.policy.minutes)
 
     def locked_until(self, personnel_number: str) -> datetime | None:
-        rec = self.journal.pin_record(personnel_number)
+        rec = self.journal.shift.pin_record(personnel_number)
         if rec is None or rec.locked_until is None:
             return None
         until = parse_iso(rec.locked_until)
@@ -47,17 +47,17 @@ class PinLockout:
     def failure(self, personnel_number: str) -> Failure:
         with self._lock:
             now = self._now()
-            rec = self.journal.pin_record(personnel_number)
+            rec = self.journal.shift.pin_record(personnel_number)
             stale = rec is None or now - parse_iso(rec.first_failure_at) > self._window or (
                 rec.locked_until is not None and parse_iso(rec.locked_until) <= now)
             failures = 1 if stale or rec is None else rec.failures + 1
             first = iso(now) if stale or rec is None else rec.first_failure_at
             until = now + self._window if failures >= self.policy.attempts else None
-            self.journal.save_pin_record(
+            self.journal.shift.save_pin_record(
                 PinRecord(personnel_number, failures, first, iso(until) if until else None), personnel_number)
             return Failure(failures, until)
 
     def success(self, personnel_number: str) -> None:
         with self._lock:
-            if self.journal.pin_record(personnel_number) is not None:
-                self.journal.save_pin_record(None, personnel_number)
+            if self.journal.shift.pin_record(personnel_number) is not None:
+                self.journal.shift.save_pin_record(None, personnel_number)

@@ -77,16 +77,16 @@ class ManifestReissuer:
         """Re-issue what is behind its tag and restore missing queued manifests; returns how many."""
         done = 0
         with self._sweep_lock:
-            for rec_id in self.journal.manifests_behind_tags():
+            for rec_id in self.journal.shift.manifests_behind_tags():
                 if self._reissue(rec_id):
                     done += 1
-            for rec_id in self.journal.queued_recording_ids():
+            for rec_id in self.journal.shift.queued_recording_ids():
                 self._restore(rec_id)
         return done
 
     def _reissue(self, rec_id: str) -> bool:
-        tag = self.journal.tag_row(rec_id)
-        prev = self.journal.latest_manifest(rec_id)
+        tag = self.journal.shift.tag_row(rec_id)
+        prev = self.journal.shift.latest_manifest(rec_id)
         if tag is None or prev is None:
             return False  # the offload writes the first manifest, with the tag of that moment
         body = open_manifest(prev.document, trusted=self.signing_key.public_key())
@@ -99,14 +99,14 @@ class ManifestReissuer:
         body["custody"] = custody
         body["supersedes"] = hashlib.sha256(prev.document).hexdigest()
         document = sign_manifest(body, self.signing_key)
-        with self.journal.with_outbox_held():
+        with self.journal.shift.with_outbox_held():
             row = self.journal.recording(rec_id)
             if row is None or row.vault_status == VaultStatus.UPLOADING.value:
                 return False  # the outbox is sending the old one; next sweep
             write_durably(self.store.manifest_path(rec_id), document)
             crash_point("manifest.reissue")
             requeue = row.vault_status == VaultStatus.CONFIRMED.value
-            revision = self.journal.record_manifest(rec_id, tag.revision, document, requeue=requeue)
+            revision = self.journal.shift.record_manifest(rec_id, tag.revision, document, requeue=requeue)
         self.audit.append(
             who=SYSTEM, what="manifest.reissued", why=f"tag changed to {tag.tag} by {tag.tagged_by}",
             device=row.camera_serial, result="requeued" if requeue else "replaced",
@@ -121,10 +121,10 @@ class ManifestReissuer:
         path = self.store.manifest_path(rec_id)
         if path.exists():
             return
-        latest = self.journal.latest_manifest(rec_id)
+        latest = self.journal.shift.latest_manifest(rec_id)
         if latest is None:
             return
-        with self.journal.with_outbox_held():
+        with self.journal.shift.with_outbox_held():
             row = self.journal.recording(rec_id)
             if row is None or row.vault_status != VaultStatus.QUEUED.value or path.exists():
                 return

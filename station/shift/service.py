@@ -276,7 +276,7 @@ class ShiftService:
                 raise NotAllowed("only staff may check out a camera for someone else")
             officer = self._officer(for_officer)
         wearer = Wearer(officer.personnel_number, officer.name)
-        live = self.journal.live_assignment_for_wearer(officer.personnel_number)
+        live = self.journal.shift.live_assignment_for_wearer(officer.personnel_number)
         if live is not None and live.state == AssignmentState.ASSIGNED:
             # Asked twice (a second tap): the camera waiting in its slot is the answer.
             view = self._slot_view(live.slot_id)
@@ -335,17 +335,17 @@ class ShiftService:
             self._camera_docked(ev)
         elif isinstance(ev, CameraReleased):
             # Handed to the next wearer: the previous wearer's check-in is over.
-            latest = self.journal.latest_checkin(ev.camera_serial)
+            latest = self.journal.shift.latest_checkin(ev.camera_serial)
             if latest is not None and latest.closed_at is None:
                 self._close(latest, SYSTEM, "camera handed to the next wearer")
 
     def _camera_docked(self, ev: CameraDocked) -> None:
         with self._lock:
-            latest = self.journal.latest_checkin(ev.camera_serial)
+            latest = self.journal.shift.latest_checkin(ev.camera_serial)
             if ev.resumed and (latest is None or latest.closed_at is not None) and ev.slot_state not in _RETURNING:
                 return  # restarted with a wiped (or handed-out) camera in its slot: not a check-in
-            checkin = self.journal.open_checkin(ev.camera_serial, ev.slot_id, ev.wearer_id)
-            self.journal.link_checkin_recordings(checkin)
+            checkin = self.journal.shift.open_checkin(ev.camera_serial, ev.slot_id, ev.wearer_id)
+            self.journal.shift.link_checkin_recordings(checkin)
             if latest is not None and latest.id == checkin.id:
                 return  # continued (re-docked or restarted mid check-in)
             self.audit.append(who=ev.wearer_id or SYSTEM, what="checkin.opened", why="camera docked",
@@ -354,30 +354,30 @@ class ShiftService:
         self.events.publish(CheckinOpened(checkin.id, ev.slot_id, ev.camera_serial, ev.wearer_id))
 
     def open_checkins(self) -> list[CheckinView]:
-        return [self._view(c) for c in self.journal.open_checkins()]
+        return [self._view(c) for c in self.journal.shift.open_checkins()]
 
     def checkin(self, *, checkin_id: int | None = None, slot_id: int | None = None,
                 camera_serial: str | None = None) -> CheckinView:
         """A check-in by id, or the latest one of the camera in ``slot_id`` / with ``camera_serial``."""
         row: CheckinRow | None = None
         if checkin_id is not None:
-            row = self.journal.checkin(checkin_id)
+            row = self.journal.shift.checkin(checkin_id)
         else:
             serial = camera_serial
             if serial is None and slot_id is not None:
                 view = self._slot_view(slot_id)
                 serial = view.camera_serial if view else None
-            row = self.journal.latest_checkin(serial) if serial else None
+            row = self.journal.shift.latest_checkin(serial) if serial else None
         if row is None:
             raise NotFound("no such check-in")
         return self._view(row)
 
     def _view(self, row: CheckinRow) -> CheckinView:
         if row.closed_at is None:
-            self.journal.link_checkin_recordings(row)  # the offload may have found more since
+            self.journal.shift.link_checkin_recordings(row)  # the offload may have found more since
         summaries = []
-        for rec, tag in self.journal.checkin_recordings(row.id):
-            manifest = self.journal.latest_manifest(rec.id)
+        for rec, tag in self.journal.shift.checkin_recordings(row.id):
+            manifest = self.journal.shift.latest_manifest(rec.id)
             duration = None
             if manifest is not None:
                 duration = (open_manifest(manifest.document).get("probe") or {}).get("duration_s")
@@ -399,11 +399,11 @@ class ShiftService:
         """Tag a recording: its wearer while the check-in is open, otherwise staff (with a reason)."""
         req = request.validated()
         with self._lock:
-            tag = self.journal.tag_row(recording_id)
+            tag = self.journal.shift.tag_row(recording_id)
             rec = self.journal.recording(recording_id)
             if tag is None or rec is None:
                 raise NotFound("no such recording")
-            checkin = self.journal.checkin(tag.checkin_id) if tag.checkin_id is not None else None
+            checkin = self.journal.shift.checkin(tag.checkin_id) if tag.checkin_id is not None else None
             own = checkin is not None and checkin.wearer_id == who.personnel_number
             if own and checkin is not None and checkin.closed_at is None:
                 why = "check-in by the wearer"
@@ -415,7 +415,7 @@ class ShiftService:
                 raise NotAllowed("your check-in is closed; ask staff to change the tag")
             else:
                 raise NotAllowed("only the wearer during check-in, or staff, may tag this recording")
-            row = self.journal.set_tag(
+            row = self.journal.shift.set_tag(
                 recording_id, tag=req.tag.value, case_number=req.case_number,
                 consent_given=None if req.consent is None else req.consent.given,
                 consent_method=None if req.consent is None else req.consent.method.value,
@@ -435,7 +435,7 @@ class ShiftService:
     def finish_checkin(self, checkin_id: int, who: Identity) -> None:
         """The wearer leaves the check-in (untagged recordings stay ``uncategorised``)."""
         with self._lock:
-            row = self.journal.checkin(checkin_id)
+            row = self.journal.shift.checkin(checkin_id)
             if row is None:
                 raise NotFound("no such check-in")
             if row.wearer_id != who.personnel_number and not who.is_staff:
@@ -447,10 +447,10 @@ class ShiftService:
 
     def _close(self, row: CheckinRow, by: str, reason: str) -> None:
         with self._lock:
-            if not self.journal.close_checkin(row.id, by, reason):
+            if not self.journal.shift.close_checkin(row.id, by, reason):
                 return
             tags: dict[str, int] = {}
-            for _rec, tag in self.journal.checkin_recordings(row.id):
+            for _rec, tag in self.journal.shift.checkin_recordings(row.id):
                 tags[tag.tag] = tags.get(tag.tag, 0) + 1
             self.audit.append(who=by, what="checkin.closed", why=reason, device=row.camera_serial,
                               details={"checkin": row.id, "wearer": row.wearer_id, "recordings_by_tag": tags})
@@ -477,7 +477,7 @@ class ShiftService:
     def close_stale_checkins(self) -> int:
         limit = timedelta(seconds=self.settings.checkin_timeout_s)
         closed = 0
-        for row in self.journal.open_checkins():
+        for row in self.journal.shift.open_checkins():
             if utcnow() - parse_iso(row.opened_at) > limit:
                 self._close(row, SYSTEM, f"check-in left open for {self.settings.checkin_timeout_s / 60:g} minutes")
                 closed += 1

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from station.core.states import Event, Slot, SlotState
+from station.storage.recording_row import REC_COLUMNS, RecordingRow
 from station.storage.shift_journal import SHIFT_SCHEMA, ShiftJournal
 from station.timeutil import iso, parse_iso, utcnow
 
@@ -111,33 +112,6 @@ class CameraState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class RecordingRow:
-    id: str
-    camera_serial: str
-    source_key: str
-    size: int
-    started_at: str | None
-    device_sha256: str | None
-    wearer_id: str | None
-    slot_id: int | None
-    status: str
-    bytes_done: int
-    sha256: str | None
-    stored_sha256: str | None
-    stored_size: int | None
-    store_path: str | None
-    error: str | None
-    vault_status: str
-    vault_path: str | None
-    vault_attempts: int
-    local_state: str
-    camera_state: str
-    tag: str
-    discovered_at: str
-    updated_at: str
-
-
-@dataclass(frozen=True)
 class CameraRow:
     serial: str
     model: str | None
@@ -196,11 +170,10 @@ _PRIORITY_SQL = "CASE tag " + " ".join(f"WHEN '{t}' THEN {i}" for i, t in enumer
     f" ELSE {len(TAG_PRIORITY)} END"
 )
 
-_REC_COLUMNS = tuple(f.name for f in fields(RecordingRow))
 _SEG_COLUMNS = tuple(f.name for f in fields(AuditSegmentRow))
 
 
-class Journal(ShiftJournal):
+class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
@@ -219,6 +192,9 @@ class Journal(ShiftJournal):
             db.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
+        # Check-out, check-in, tags and manifest revisions: the same connection, lock and durability.
+        self.shift = ShiftJournal(conn=self._db, lock=self._lock, tx=self._tx, recording=self.recording,
+                                  select_recordings=self._select_recordings)
 
     def close(self) -> None:
         with self._lock:
@@ -354,7 +330,7 @@ class Journal(ShiftJournal):
         return row
 
     def update_recording(self, rec_id: str, **values: Any) -> None:
-        bad = set(values) - set(_REC_COLUMNS)
+        bad = set(values) - set(REC_COLUMNS)
         if bad:
             raise ValueError(f"unknown recording columns: {sorted(bad)}")
         values["updated_at"] = iso(utcnow())
@@ -450,7 +426,7 @@ class Journal(ShiftJournal):
 
     def _select_recordings(self, where: str, args: tuple[Any, ...]) -> list[RecordingRow]:
         with self._lock:
-            rows = self._db.execute(f"SELECT {', '.join(_REC_COLUMNS)} FROM recordings {where}", args).fetchall()
+            rows = self._db.execute(f"SELECT {', '.join(REC_COLUMNS)} FROM recordings {where}", args).fetchall()
         return [RecordingRow(*r) for r in rows]
 
     # --- alerts -----------------------------------------------------------------------------

@@ -1,20 +1,19 @@
 """Journal tables for the shift flows: assignments, check-ins, tags, manifest revisions, PIN
-lockouts and the cached roster. Mixed into :class:`station.storage.journal.Journal` (same connection, same
-lock, same durability); the schema is additive, so an older journal simply gains these tables.
+lockouts and the cached roster. Held by :class:`station.storage.journal.Journal` as ``journal.shift`` (same
+connection, same lock, same durability); the schema is additive, so an older journal simply gains these tables.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from station.storage.recording_row import RecordingRow
 from station.timeutil import iso, utcnow
-
-if TYPE_CHECKING:
-    from station.storage.journal import RecordingRow
 
 SHIFT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS roster_cache (
@@ -124,15 +123,19 @@ _TAG_COLS = "recording_id, checkin_id, tag, case_number, consent_given, consent_
 
 
 class ShiftJournal:
-    """The shift tables; needs the Journal's connection, lock and transaction helper."""
+    """The shift tables, over the Journal's connection, lock and transaction helper."""
 
-    if TYPE_CHECKING:
-        _db: sqlite3.Connection
-        _lock: threading.RLock
-
-        def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...
-        def recording(self, rec_id: str) -> RecordingRow | None: ...
-        def _select_recordings(self, where: str, args: tuple[Any, ...]) -> list[RecordingRow]: ...
+    def __init__(
+        self,
+        *,
+        conn: sqlite3.Connection,
+        lock: threading.RLock,
+        tx: Callable[[], AbstractContextManager[sqlite3.Connection]],
+        recording: Callable[[str], RecordingRow | None],
+        select_recordings: Callable[[str, tuple[Any, ...]], list[RecordingRow]],
+    ) -> None:
+        self._db, self._lock, self._tx = conn, lock, tx
+        self.recording, self._select_recordings = recording, select_recordings
 
     def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -164,8 +164,8 @@ def test_checkin_session_tags_and_finish(kdock: KioskDock) -> None:
                  what="safe to leave")
         # The station holds the tags: the journal and the audit log say who tagged what.
         journal = kdock.daemon.station.journal
-        assert journal.tag_row(rec1) is not None and journal.tag_row(rec1).case_number == "PL1300-2026-42"
-        assert journal.checkin(cid) is not None and journal.checkin(cid).closed_at is not None
+        assert journal.shift.tag_row(rec1) is not None and journal.shift.tag_row(rec1).case_number == "PL1300-2026-42"
+        assert journal.shift.checkin(cid) is not None and journal.shift.checkin(cid).closed_at is not None
         r = c.post(f"/api/kiosk/checkins/{cid}/tags", headers=h, json={"recording_id": rec1, "tag": "uncategorised"})
         assert r.status_code == 403 and r.json()["error"] == "closed"
     finally:

@@ -14,8 +14,9 @@ from station.core.alerts import Alerts
 from station.outbox.deliverer import Deliverer, DeliveryPolicy
 from station.outbox.target import VaultTarget
 from station.storage.audit import AuditLog
-from station.storage.journal import Journal, LocalState, RecordingRow, RecStatus, VaultStatus
+from station.storage.journal import Journal, LocalState, RecStatus, VaultStatus
 from station.storage.paths import open_audit
+from station.storage.recording_row import RecordingRow
 from station.storage.store import Store
 from station.timeutil import iso
 

@@ -33,12 +33,12 @@ def setup(tmp_path: Path) -> tuple[Journal, Store, ManifestReissuer, list[int]]:
                              local_state=LocalState.PRESENT.value)
     doc = sign_manifest({"recording_id": REC, "sha256": "11" * 32, "custody": [], **manifest_tag_fields(None)}, key)
     write_durably(store.manifest_path(REC), doc)
-    journal.record_manifest(REC, 0, doc)
+    journal.shift.record_manifest(REC, 0, doc)
     return journal, store, reissuer, kicks
 
 
 def tag(journal: Journal, value: str = "evidence") -> None:
-    journal.set_tag(REC, tag=value, case_number="C-1" if value == "evidence" else None, consent_given=None,
+    journal.shift.set_tag(REC, tag=value, case_number="C-1" if value == "evidence" else None, consent_given=None,
                     consent_method=None, consent_note=None, by="100")
 
 
@@ -54,7 +54,7 @@ def test_reissue_replaces_the_queued_manifest(tmp_path: Path) -> None:
     body = manifest(store)
     assert body["tag"] == "evidence" and body["tag_details"] == {"case_number": "C-1"} and body["supersedes"]
     assert journal.recording(REC).vault_status == "queued" and not kicks  # type: ignore[union-attr]
-    assert journal.latest_manifest(REC).revision == 2  # type: ignore[union-attr]
+    assert journal.shift.latest_manifest(REC).revision == 2  # type: ignore[union-attr]
 
 
 def test_never_while_uploading_and_requeued_once_confirmed(tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ def test_lockout_is_time_based(tmp_path: Path) -> None:
     assert lock.locked_until("1") is None
     assert lock.failure("1").failures == 1
     lock.success("1")
-    assert journal.pin_record("1") is None
+    assert journal.shift.pin_record("1") is None
     journal.close()
 
 
@@ -147,7 +147,7 @@ def test_released_camera_not_taken_goes_back_to_ready(tmp_path: Path, docks: lis
     dock.wait_state(1, "ready")
     wait_for(lambda: simcam.read_state(cam).wearer is None and not simcam.read_state(cam).locating, 30,
              what="wearer cleared on the camera")
-    assert dock.station.journal.live_assignment("CAM-A") is None
+    assert dock.station.journal.shift.live_assignment("CAM-A") is None
     # Undocking it now is a removal without check-out, not a check-out.
     simcam.undock(dock.station.source.dock_dir, 1)  # type: ignore[attr-defined]
     dock.recorder.wait(UndockedWithoutCheckout)

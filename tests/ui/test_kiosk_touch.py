@@ -28,7 +28,7 @@ def test_checkout_by_touch(kdock: KioskDock, xdisplay: str) -> None:
     assert run.last("message") == "Neem de camera uit vak 1"
     # The station's state: the camera is assigned to the officer, waiting in slot 1.
     assert kdock.view(1).state == "assigned"
-    live = kdock.daemon.station.journal.live_assignment("CAM-A")
+    live = kdock.daemon.station.journal.shift.live_assignment("CAM-A")
     assert live is not None and live.wearer_id == OFFICER_A["personnel_number"] and live.method == "pin"
     assert "A.d.V." in run.last("home_texts")
     assert not any(OFFICER_A["name"] in t for t in run.last("home_texts"))  # initials only on the grid
@@ -54,13 +54,13 @@ def test_checkin_and_tagging_by_touch(kdock: KioskDock, xdisplay: str) -> None:
     assert run.last("done") is True
     # The station's state: both recordings tagged by the wearer, the check-in closed, copies verified.
     journal = kdock.daemon.station.journal
-    checkin = journal.latest_checkin("CAM-B")
+    checkin = journal.shift.latest_checkin("CAM-B")
     assert checkin is not None and checkin.closed_at is not None and checkin.closed_by == OFFICER_A["personnel_number"]
-    tags = [tag for _rec, tag in journal.checkin_recordings(checkin.id)]
+    tags = [tag for _rec, tag in journal.shift.checkin_recordings(checkin.id)]
     assert [(t.tag, t.case_number, t.consent_given, t.consent_method) for t in tags] == [
         ("evidence", "PL1300-2026-42", None, None), ("learning", None, 1, "verbal")]
     assert all(t.tagged_by == OFFICER_A["personnel_number"] for t in tags)
-    assert all(rec.status == "verified" for rec, _tag in journal.checkin_recordings(checkin.id))
+    assert all(rec.status == "verified" for rec, _tag in journal.shift.checkin_recordings(checkin.id))
 
 
 @pytest.mark.parametrize("window", ["800x480", "1280x800"])
