@@ -257,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     from bodydock.cli_shift import add_parsers as add_shift_parsers
 
     add_shift_parsers(sub, DEFAULT_CONFIG, _load)  # slots, checkout, checkin, roster
+    from bodydock.cli_identity import add_parser as add_identity_parser
+    add_identity_parser(sub)  # identity: public key and fingerprint for the vault
 
     st = sub.add_parser("status", help="dock health: checks, slots, backlog, alerts (exit 0 ok, 1 warn, 2 critical)")
     st.add_argument("--config", type=Path, default=DEFAULT_CONFIG)

@@ -124,6 +124,14 @@ def _custody_time(body: dict[str, Any], event: str) -> str | None:
     return None
 
 
+def _claimed_recording(data: bytes) -> str | None:
+    try:
+        value = json.loads(data)["manifest"]["recording_id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
 def _norm_time(value: Any) -> str | None:
     if not value:
         return None
@@ -167,7 +175,7 @@ class Intake:
         station = parts[0]
         restore: bytes | None = None
         files = [rel]
-        rec_id: str | None = None
+        rec_id = _claimed_recording(data)  # unverified: only to keep a catalogued recording's files
         try:
             key = pinned_key(self.cat, station)
             if key is None:
@@ -186,7 +194,7 @@ class Intake:
                 self._segment(mf, rel, sha, body)
                 summary.segments += 1
                 return
-            rec_id = str(body.get("recording_id") or "")
+            rec_id = str(body.get("recording_id") or "") or None
             existing = self.cat.recording(rec_id) if rec_id else None
             if existing is not None:
                 if existing.state != "catalogued":
@@ -208,7 +216,8 @@ class Intake:
                 files = [rel]
                 row = self.cat.one("SELECT document FROM manifests WHERE recording_id=? AND sha256=?",
                                    (rec_id, existing.manifest_sha256))
-                restore = bytes(row["document"]) if row is not None else None
+                if row is not None and rel == existing.manifest_path:
+                    restore = bytes(row["document"])
             self._quarantine(rel, sha, station, rec_id, files, str(rej), restore)
             summary.quarantined += 1
             summary.reasons.append(f"{rel}: {rej}")

@@ -50,7 +50,8 @@ class StationReport:
 
 
 def _chain(cat: Catalog, station: str, report: StationReport) -> None:
-    segs = cat.all("SELECT * FROM segments WHERE station=? ORDER BY first_seq, last_seq, sha256", (station,))
+    # For the same entries, the segment that arrived first is the one the chain continues from.
+    segs = cat.all("SELECT * FROM segments WHERE station=? ORDER BY first_seq, rowid", (station,))
     report.segments = len(segs)
     expected_seq, expected_prev = 1, GENESIS
     contiguous = True
@@ -121,7 +122,9 @@ def reconcile_station(cfg: VaultConfig, cat: Catalog, station: str, *, deep: boo
         if rid in audit:
             continue
         when = row["offloaded_at"] or row["ingested_at"]
-        if report.audit_covers_until is not None and when <= report.audit_covers_until:
+        # Strictly before: a recording offloaded in the same millisecond as the last audited entry
+        # may be the next segment's.
+        if report.audit_covers_until is not None and when < report.audit_covers_until:
             report.unexpected.append(rid)
         else:
             report.awaiting_audit.append(rid)
