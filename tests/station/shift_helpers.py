@@ -23,7 +23,7 @@ from station.shift.roster import FileRosterSource, RosterKeeper
 from tests.conftest import StationEnv, wait_for
 
 # A container in CI runs no NTP client, so no real provider can say "synchronised" here: the
-# check-out tests use this test double; tests/station/test_clocksync.py runs the real providers.
+# check-out tests use this test double; tests/station/core/test_clocksync.py runs the real providers.
 SYNCED = FixedClockSync(True, "test double: no NTP client in the test container")
 
 OFFICER_A = {"personnel_number": "100234", "name": "A. de Vries", "roles": ["officer"], "badge_uid": "04:A1:B2:C3",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.health.kiosk_dock import KioskDock, start_kiosk_dock
+from tests.localapi.kiosk_dock import KioskDock, start_kiosk_dock
 from tests.station.shift_helpers import OFFICER_A
 from tests.ui.conftest import run_scenario
 
@@ -66,7 +66,7 @@ def test_checkin_and_tagging_by_touch(kdock: KioskDock, xdisplay: str) -> None:
 @pytest.mark.parametrize("window", ["800x480", "1280x800"])
 def test_touch_targets_language_lockdown_and_idle(kdock: KioskDock, xdisplay: str, window: str) -> None:
     from device_adapters.simulated.generate import record
-    from tests.health.kiosk_dock import ADMIN
+    from tests.localapi.kiosk_dock import ADMIN
 
     kdock.dock(2, kdock.camera("CAM-R", recordings=0))
     cam = kdock.camera("CAM-B", recordings=0)

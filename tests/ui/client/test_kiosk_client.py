@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 from tests.conftest import wait_for
-from tests.health.kiosk_dock import start_kiosk_dock
+from tests.localapi.kiosk_dock import start_kiosk_dock
 from ui.client.bridge import EventFeed, Inbox
 from ui.client.model import CheckinDetail, DomainNotice, Snapshot
 from ui.client.sse import SseEvent, SseParser

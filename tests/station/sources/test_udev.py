@@ -35,7 +35,7 @@ def test_udev_source_under_umockdev() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     r = subprocess.run(
         ["umockdev-wrapper", sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-         "-o", "addopts=", "tests/station/umockdev_udev_cases.py"],
+         "-o", "addopts=", "tests/station/sources/umockdev_udev_cases.py"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
     tail = (r.stdout + r.stderr)[-6000:]

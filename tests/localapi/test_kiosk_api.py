@@ -16,7 +16,7 @@ import pytest
 from localapi.kiosk.codes import alert_kind
 from station.core.alerts import Severity
 from tests.conftest import wait_for
-from tests.health.kiosk_dock import ADMIN, KioskDock, start_kiosk_dock
+from tests.localapi.kiosk_dock import ADMIN, KioskDock, start_kiosk_dock
 from tests.station.shift_helpers import OFFICER_A, OFFICER_C, STAFF
 
 
