@@ -217,7 +217,7 @@ def cmd_case(cfg: VaultConfig, args: argparse.Namespace) -> int:
 def cmd_retention(cfg: VaultConfig, args: argparse.Namespace) -> int:
     from vault.retention import sweep
 
-    report = sweep(_open(cfg), cfg.inbox)
+    report = sweep(_open(cfg), cfg.inbox, batch_size=args.batch_size)
     if args.json:
         _print_json(report.to_json())
         return 0
@@ -415,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rt = sub.add_parser("retention", help="delete what expired and is not held; prints a deletion report")
     rt.add_argument("--json", action="store_true")
+    rt.add_argument("--batch-size", type=int, default=2000, help="recordings per journaled step")
     rt.set_defaults(fn=cmd_retention)
 
     wd = sub.add_parser("withdraw", help="consent withdrawn: delete a learning recording, print a receipt")
