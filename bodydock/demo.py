@@ -152,13 +152,33 @@ def run_demo(
     station = build_station(cfg, clock=FixedClockSync(True, "demo: clock check skipped"))
     station.start()
     try:
-        ok = _drive(station, plans, dock_dir, timeout_s, out)
+        ok = _drive(station, plans, dock_dir, timeout_s, out) and _flush_audit(station, timeout_s)
     finally:
         station.stop()
     if not ok:
         print("DEMO FAILED: timed out before every camera was handled", file=out)
         return 1
-    return _check_and_summarise(cfg.vault.local_path, cfg.state_dir, plans, work / "vault-identity.txt", out)
+    rc = _check_and_summarise(cfg.vault.local_path, cfg.state_dir, plans, work / "vault-identity.txt", out)
+    from station.crypto.keys import load_signing_key, public_key_text
+    from vault.demo import intake_and_reconcile
+
+    return rc or intake_and_reconcile(inbox=cfg.vault.local_path, identity=work / "vault-identity.txt",
+                                      station_id=cfg.station.id, work=work / "vault-host", out=out,
+                                      station_key=public_key_text(load_signing_key(cfg.keys.signing_key)))
+
+
+def _flush_audit(station: Station, timeout_s: float) -> bool:
+    """Send the audit log written so far as a signed segment, so the vault can reconcile against it."""
+    if station.deliverer.segmenter is None:
+        return True
+    station.deliverer.segmenter.cut()
+    station.deliverer.kick()
+    deadline = time.monotonic() + timeout_s
+    while station.deliverer.journal.audit_segments(pending_only=True):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def _drive(station: Station, plans: list[CameraPlan], dock_dir: Path, timeout_s: float, out: TextIO) -> bool:
@@ -227,6 +247,8 @@ def _check_and_summarise(vault: Path, state_dir: Path, plans: list[CameraPlan], 
         except ManifestError as exc:
             problems.append(f"{mf}: {exc}")
             continue
+        if body.get("kind") == "audit-segment":
+            continue  # checked by the vault's reconcile below
         payload = mf.with_name(body["payload"]["file"])
         if not payload.exists():
             problems.append(f"{payload}: missing")
