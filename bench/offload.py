@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from device_adapters.api import (  # noqa: E402
-    AdapterManifest,
+    AdapterDescriptor,
     Battery,
     CameraAdapter,
     CameraInfo,
@@ -135,8 +135,8 @@ class SyntheticRecording(io.RawIOBase):
 
 
 class SyntheticCamera(CameraAdapter):
-    manifest = AdapterManifest(name="bench-synthetic", vendor="bodydock", api_version=1,
-                               capabilities=frozenset({Capability.HASH}))
+    descriptor = AdapterDescriptor(name="bench-synthetic", vendor="bodydock", api_version=1,
+                                   capabilities=frozenset({Capability.HASH}))
 
     def __init__(self, serial: str, head: bytes, size: int, block: bytes, digest: str,
                  rate_bps: float | None) -> None:

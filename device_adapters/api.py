@@ -11,7 +11,7 @@ for anything else the adapter understands, :class:`NotSupported` for an optional
 camera lacks. Any other exception is treated as an adapter bug and faults the slot; it never
 takes the station down.
 
-Additions since the first cut of v1 are backward compatible: new manifest fields have defaults
+Additions since the first cut of v1 are backward compatible: new descriptor fields have defaults
 and new methods (``findings``, ``read_settings``, ``push_settings``, ``update_firmware``,
 ``locate``) have default implementations, so an adapter written against the first cut still loads.
 """
@@ -37,7 +37,7 @@ class CameraGone(AdapterError):
 
 
 class NotSupported(AdapterError):
-    """The camera (or this adapter) does not offer the operation; see the manifest's capabilities."""
+    """The camera (or this adapter) does not offer the operation; see the descriptor's capabilities."""
 
 
 class Capability(enum.StrEnum):
@@ -123,13 +123,13 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class AdapterManifest:
+class AdapterDescriptor:
     """Static, import-safe description of an adapter (no hardware access on import).
 
     Matching (what a device IS, kept apart from how to talk to it): a USB device matches when its
     (vendor, product) is in ``usb_ids`` (if any are given) and every ``udev_properties`` entry
     matches the device's udev property of that name (values are shell-style globs, e.g.
-    ``("ID_USB_INTERFACES", "*:0806??:*")``). A manifest with neither never matches a USB device.
+    ``("ID_USB_INTERFACES", "*:0806??:*")``). A descriptor with neither never matches a USB device.
     The most specific match wins: ``usb_ids`` beat property-only matchers, more properties beat
     fewer.
     """
@@ -162,7 +162,7 @@ class WipeOutcome:
 class CameraAdapter(abc.ABC):
     """One docked camera, as seen through its adapter."""
 
-    manifest: AdapterManifest
+    descriptor: AdapterDescriptor
 
     @abc.abstractmethod
     def identify(self) -> CameraInfo: ...
@@ -193,19 +193,19 @@ class CameraAdapter(abc.ABC):
 
     def read_settings(self) -> Mapping[str, str]:
         """The camera's settings as text key/value pairs (capability ``settings``)."""
-        raise NotSupported(f"{self.manifest.name}: reading settings is not supported")
+        raise NotSupported(f"{self.descriptor.name}: reading settings is not supported")
 
     def push_settings(self, settings: Mapping[str, str]) -> None:
         """Change the given settings; keys the camera does not know are an AdapterError (``push_settings``)."""
-        raise NotSupported(f"{self.manifest.name}: changing settings is not supported")
+        raise NotSupported(f"{self.descriptor.name}: changing settings is not supported")
 
     def update_firmware(self, image: BinaryIO) -> None:
         """Install a firmware image (capability ``firmware``)."""
-        raise NotSupported(f"{self.manifest.name}: firmware updates are not supported")
+        raise NotSupported(f"{self.descriptor.name}: firmware updates are not supported")
 
     def locate(self, on: bool) -> None:
         """Start (``on``) or stop flashing/beeping so the officer takes the right camera (``locate``)."""
-        raise NotSupported(f"{self.manifest.name}: locating the camera is not supported")
+        raise NotSupported(f"{self.descriptor.name}: locating the camera is not supported")
 
     def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing open
         """Release any handle; called when the camera leaves the slot."""

@@ -1,7 +1,7 @@
 """The adapter conformance kit: the whole adapter contract as a pytest plugin.
 
-Run it against any installed adapter: ``pytest --bodydock-adapter NAME``. The adapter's manifest
-names a :class:`Simulator` (``AdapterManifest.simulator``) that makes cameras for the tests; see
+Run it against any installed adapter: ``pytest --bodydock-adapter NAME``. The adapter's descriptor
+names a :class:`Simulator` (``AdapterDescriptor.simulator``) that makes cameras for the tests; see
 ``harness.py`` for what a simulator provides and ``docs/adapters.md`` for the contract.
 """
 

@@ -2,7 +2,7 @@
 
 Collected by the plugin for each ``--bodydock-adapter NAME``; every test runs once per simulator
 variant. Capability-gated tests check both sides: what a capability promises works, and what the
-manifest does not claim raises NotSupported (never a crash, never a silent no-op).
+descriptor does not claim raises NotSupported (never a crash, never a silent no-op).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import pytest
 
 from device_adapters.api import (
     API_VERSION,
+    AdapterDescriptor,
     AdapterError,
     AdapterFactory,
-    AdapterManifest,
     CameraAdapter,
     CameraGone,
     Capability,
@@ -42,23 +42,23 @@ C = Capability
 START = datetime(2026, 3, 14, 9, 26, 53, tzinfo=UTC)
 
 
-def _manifest(name: str) -> AdapterManifest:
+def _manifest(name: str) -> AdapterDescriptor:
     from importlib.metadata import entry_points
 
     eps = [ep for ep in entry_points(group=GROUP) if ep.name == name]
     if not eps:
         raise pytest.UsageError(f"no adapter named {name!r} is installed (entry point group {GROUP})")
-    manifest = eps[0].load()
-    assert isinstance(manifest, AdapterManifest)
-    return manifest
+    descriptor = eps[0].load()
+    assert isinstance(descriptor, AdapterDescriptor)
+    return descriptor
 
 
-def _simulator(manifest: AdapterManifest) -> Simulator:
-    if not manifest.simulator:
-        raise pytest.UsageError(f"adapter {manifest.name} names no simulator (AdapterManifest.simulator)")
-    module, _, attr = manifest.simulator.partition(":")
+def _simulator(descriptor: AdapterDescriptor) -> Simulator:
+    if not descriptor.simulator:
+        raise pytest.UsageError(f"adapter {descriptor.name} names no simulator (AdapterDescriptor.simulator)")
+    module, _, attr = descriptor.simulator.partition(":")
     sim = getattr(importlib.import_module(module), attr)()
-    assert isinstance(sim, Simulator), f"{manifest.simulator} is not a conformance Simulator"
+    assert isinstance(sim, Simulator), f"{descriptor.simulator} is not a conformance Simulator"
     return sim
 
 
@@ -87,7 +87,7 @@ SPEC = CameraSpec(serial="CONF0001", recordings=_recordings(5))
 
 
 @pytest.fixture
-def manifest(case: tuple[str, str]) -> AdapterManifest:
+def descriptor(case: tuple[str, str]) -> AdapterDescriptor:
     return _manifest(case[0])
 
 
@@ -122,24 +122,24 @@ def _by_content(adapter: CameraAdapter) -> dict[bytes, RecordingInfo]:
     return {_read(adapter, r): r for r in adapter.list_recordings()}
 
 
-# --- manifest -----------------------------------------------------------------------------------
+# --- descriptor -----------------------------------------------------------------------------------
 
 
-def test_manifest_is_static_and_valid(case: tuple[str, str], manifest: AdapterManifest) -> None:
-    assert manifest.name == case[0]
-    assert manifest.api_version == API_VERSION
-    assert all(isinstance(c, Capability) for c in manifest.capabilities)
-    assert isinstance(manifest.locator, LocatorKind)
-    for vid, pid in manifest.usb_ids:
+def test_manifest_is_static_and_valid(case: tuple[str, str], descriptor: AdapterDescriptor) -> None:
+    assert descriptor.name == case[0]
+    assert descriptor.api_version == API_VERSION
+    assert all(isinstance(c, Capability) for c in descriptor.capabilities)
+    assert isinstance(descriptor.locator, LocatorKind)
+    for vid, pid in descriptor.usb_ids:
         assert 0 <= vid <= 0xFFFF and 0 <= pid <= 0xFFFF
-    for key, pattern in manifest.udev_properties:
+    for key, pattern in descriptor.udev_properties:
         assert key and pattern and key == key.upper()
-    module, _, attr = manifest.factory.partition(":")
+    module, _, attr = descriptor.factory.partition(":")
     factory = getattr(importlib.import_module(module), attr)
     assert isinstance(factory, type) and issubclass(factory, AdapterFactory)
 
 
-def test_manifest_import_does_not_load_the_adapter(case: tuple[str, str], manifest: AdapterManifest) -> None:
+def test_manifest_import_does_not_load_the_adapter(case: tuple[str, str], descriptor: AdapterDescriptor) -> None:
     code = (
         "import json, sys\n"
         "from importlib.metadata import entry_points\n"
@@ -150,10 +150,10 @@ def test_manifest_import_does_not_load_the_adapter(case: tuple[str, str], manife
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     loaded = json.loads(out)
-    factory_module = manifest.factory.partition(":")[0]
-    assert factory_module not in loaded, "the manifest module must not import the adapter implementation"
+    factory_module = descriptor.factory.partition(":")[0]
+    assert factory_module not in loaded, "the descriptor module must not import the adapter implementation"
     heavy = [m for m in loaded if m.split(".")[0] in ("usb", "pyudev", "gi", "ffmpeg")]
-    assert not heavy, f"importing the manifest pulled in {heavy}"
+    assert not heavy, f"importing the descriptor pulled in {heavy}"
 
 
 # --- identify, list, stream, hash ------------------------------------------------------------------
@@ -197,9 +197,9 @@ def test_stream_in_any_chunk_size(adapter: CameraAdapter, chunk: int) -> None:
     assert _read(adapter, biggest, chunk) in want
 
 
-def test_device_hash(manifest: AdapterManifest, adapter: CameraAdapter) -> None:
+def test_device_hash(descriptor: AdapterDescriptor, adapter: CameraAdapter) -> None:
     for data, rec in _by_content(adapter).items():
-        if C.HASH in manifest.capabilities:
+        if C.HASH in descriptor.capabilities:
             assert rec.device_sha256 == hashlib.sha256(data).hexdigest()
         else:
             assert rec.device_sha256 is None
@@ -209,9 +209,9 @@ def test_device_hash(manifest: AdapterManifest, adapter: CameraAdapter) -> None:
 
 
 def test_wipe_removes_exactly_the_given_recordings(
-    manifest: AdapterManifest, camera: SimulatedCamera, adapter: CameraAdapter
+    descriptor: AdapterDescriptor, camera: SimulatedCamera, adapter: CameraAdapter
 ) -> None:
-    if C.WIPE not in manifest.capabilities:
+    if C.WIPE not in descriptor.capabilities:
         with pytest.raises(AdapterError):
             adapter.wipe(list(adapter.list_recordings())[:1])
         assert len(camera.stored()) == len(SPEC.recordings)
@@ -233,9 +233,9 @@ def test_wipe_removes_exactly_the_given_recordings(
     assert set(again.removed) == {v.key for v in victims}
 
 
-def test_wipe_refuses_a_recording_that_changed(manifest: AdapterManifest, camera: SimulatedCamera,
+def test_wipe_refuses_a_recording_that_changed(descriptor: AdapterDescriptor, camera: SimulatedCamera,
                                                adapter: CameraAdapter) -> None:
-    if C.WIPE not in manifest.capabilities:
+    if C.WIPE not in descriptor.capabilities:
         pytest.skip("no wipe capability")
     rec = max(adapter.list_recordings(), key=lambda r: r.size)
     stale = RecordingInfo(key=rec.key, size=rec.size + 1, started_at=rec.started_at, extension=rec.extension)
@@ -247,9 +247,9 @@ def test_wipe_refuses_a_recording_that_changed(manifest: AdapterManifest, camera
 # --- clock, wearer, battery, settings, firmware -----------------------------------------------------
 
 
-def test_clock(manifest: AdapterManifest, adapter: CameraAdapter) -> None:
+def test_clock(descriptor: AdapterDescriptor, adapter: CameraAdapter) -> None:
     now = datetime.now(UTC)
-    if C.SET_CLOCK in manifest.capabilities:
+    if C.SET_CLOCK in descriptor.capabilities:
         adapter.set_clock(now)
         assert abs(adapter.identify().clock_offset_s) < 5
     else:
@@ -257,9 +257,9 @@ def test_clock(manifest: AdapterManifest, adapter: CameraAdapter) -> None:
             adapter.set_clock(now)
 
 
-def test_wearer(manifest: AdapterManifest, adapter: CameraAdapter) -> None:
+def test_wearer(descriptor: AdapterDescriptor, adapter: CameraAdapter) -> None:
     wearer = Wearer(officer_id="BOA-4711", name="J. de Vries")
-    if C.SET_WEARER in manifest.capabilities:
+    if C.SET_WEARER in descriptor.capabilities:
         adapter.set_wearer(wearer)
         assert adapter.identify().wearer_id == wearer.officer_id
         adapter.set_wearer(None)
@@ -268,8 +268,8 @@ def test_wearer(manifest: AdapterManifest, adapter: CameraAdapter) -> None:
             adapter.set_wearer(wearer)
 
 
-def test_battery(manifest: AdapterManifest, adapter: CameraAdapter) -> None:
-    if C.BATTERY in manifest.capabilities:
+def test_battery(descriptor: AdapterDescriptor, adapter: CameraAdapter) -> None:
+    if C.BATTERY in descriptor.capabilities:
         b = adapter.battery()
         assert 0 <= b.percent <= 100
         assert b.health_percent is None or 0 <= b.health_percent <= 100
@@ -278,11 +278,11 @@ def test_battery(manifest: AdapterManifest, adapter: CameraAdapter) -> None:
             adapter.battery()
 
 
-def test_settings(manifest: AdapterManifest, adapter: CameraAdapter) -> None:
-    if C.SETTINGS in manifest.capabilities:
+def test_settings(descriptor: AdapterDescriptor, adapter: CameraAdapter) -> None:
+    if C.SETTINGS in descriptor.capabilities:
         settings = dict(adapter.read_settings())
         assert settings and all(isinstance(k, str) and isinstance(v, str) for k, v in settings.items())
-        if C.PUSH_SETTINGS in manifest.capabilities:
+        if C.PUSH_SETTINGS in descriptor.capabilities:
             adapter.push_settings(settings)
             assert dict(adapter.read_settings()) == settings
             with pytest.raises(AdapterError):
@@ -290,13 +290,13 @@ def test_settings(manifest: AdapterManifest, adapter: CameraAdapter) -> None:
     else:
         with pytest.raises(NotSupported):
             adapter.read_settings()
-    if C.PUSH_SETTINGS not in manifest.capabilities:
+    if C.PUSH_SETTINGS not in descriptor.capabilities:
         with pytest.raises(NotSupported):
             adapter.push_settings({})
 
 
-def test_locate(manifest: AdapterManifest, adapter: CameraAdapter) -> None:
-    if C.LOCATE in manifest.capabilities:
+def test_locate(descriptor: AdapterDescriptor, adapter: CameraAdapter) -> None:
+    if C.LOCATE in descriptor.capabilities:
         adapter.locate(True)
         adapter.locate(False)
     else:
@@ -304,8 +304,8 @@ def test_locate(manifest: AdapterManifest, adapter: CameraAdapter) -> None:
             adapter.locate(True)
 
 
-def test_firmware_not_claimed_means_not_supported(manifest: AdapterManifest, adapter: CameraAdapter) -> None:
-    if C.FIRMWARE in manifest.capabilities:
+def test_firmware_not_claimed_means_not_supported(descriptor: AdapterDescriptor, adapter: CameraAdapter) -> None:
+    if C.FIRMWARE in descriptor.capabilities:
         pytest.skip("firmware updates are vendor-specific; test them in the adapter's own suite")
     import io
 
@@ -370,11 +370,11 @@ def test_calls_from_different_threads(adapter: CameraAdapter) -> None:
     assert len(results) == 3
 
 
-def test_a_hang_is_contained_by_the_station(manifest: AdapterManifest, camera: SimulatedCamera) -> None:
+def test_a_hang_is_contained_by_the_station(descriptor: AdapterDescriptor, camera: SimulatedCamera) -> None:
     from station.adapters.calls import AdapterTimeout, CallTimeouts, GuardedAdapter
 
     hangs: list[str] = []
-    guarded = GuardedAdapter(manifest, camera.adapter, CallTimeouts(call_s=0.5, list_s=0.5, read_s=0.5),
+    guarded = GuardedAdapter(descriptor, camera.adapter, CallTimeouts(call_s=0.5, list_s=0.5, read_s=0.5),
                              on_hang=hangs.append)
     assert guarded.identify().serial == camera.serial
     camera.hang()

@@ -1,14 +1,14 @@
 """Generic USB mass-storage camera: a FAT32 or exFAT card with a DCIM-like tree.
 
-This module is the import-safe manifest only; the adapter (``adapter.py``) and the userspace
+This module is the import-safe descriptor only; the adapter (``adapter.py``) and the userspace
 file-system code (``fs/``) are imported when such a camera is docked.
 """
 
 from __future__ import annotations
 
-from device_adapters.api import API_VERSION, AdapterManifest, Capability, LocatorKind
+from device_adapters.api import API_VERSION, AdapterDescriptor, Capability, LocatorKind
 
-MANIFEST = AdapterManifest(
+DESCRIPTOR = AdapterDescriptor(
     name="mass_storage",
     vendor="bodydock",
     api_version=API_VERSION,
@@ -24,4 +24,4 @@ MANIFEST = AdapterManifest(
     ),
 )
 
-__all__ = ["MANIFEST"]
+__all__ = ["DESCRIPTOR"]

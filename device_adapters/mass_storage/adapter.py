@@ -1,7 +1,7 @@
 """The CameraAdapter for generic USB mass-storage cameras.
 
 A plain card has no protocol: no clock, wearer or battery to talk to, so those calls raise
-NotSupported and the manifest does not claim them. The serial is the USB serial number when the
+NotSupported and the descriptor does not claim them. The serial is the USB serial number when the
 camera has a real one, else the file system's serial number (set when the card was formatted).
 """
 
@@ -30,7 +30,7 @@ from device_adapters.api import (
     Wearer,
     WipeOutcome,
 )
-from device_adapters.mass_storage import MANIFEST
+from device_adapters.mass_storage import DESCRIPTOR
 from device_adapters.mass_storage.fs import FsError
 from device_adapters.mass_storage.scan import DEFAULT_EXTENSIONS, DEFAULT_ROOTS, Limits
 from device_adapters.mass_storage.storage import (
@@ -49,7 +49,7 @@ _SYS_BLOCK = "/sys/class/block"
 
 
 class MassStorageAdapter(CameraAdapter):
-    manifest = MANIFEST
+    descriptor = DESCRIPTOR
 
     def __init__(self, locator: str, storage: Storage, *, camera_tz: tzinfo, scrub: bool = False) -> None:
         self.locator = locator

@@ -1,15 +1,15 @@
 """Simulated body-worn camera: a folder on disk that behaves like a docked camera.
 
-Used for tests, demos and benchmarks. This module is the import-safe manifest only; the adapter
+Used for tests, demos and benchmarks. This module is the import-safe descriptor only; the adapter
 (``adapter.py``) and the media generator (``generate.py``, which needs ffmpeg) are imported
 lazily by whoever uses them.
 """
 
 from __future__ import annotations
 
-from device_adapters.api import API_VERSION, AdapterManifest, Capability
+from device_adapters.api import API_VERSION, AdapterDescriptor, Capability
 
-MANIFEST = AdapterManifest(
+DESCRIPTOR = AdapterDescriptor(
     name="simulated",
     vendor="bodydock",
     api_version=API_VERSION,
@@ -33,4 +33,4 @@ MANIFEST = AdapterManifest(
     ),
 )
 
-__all__ = ["MANIFEST"]
+__all__ = ["DESCRIPTOR"]

@@ -34,7 +34,7 @@ from device_adapters.api import (
     Wearer,
     WipeOutcome,
 )
-from device_adapters.simulated import MANIFEST
+from device_adapters.simulated import DESCRIPTOR
 from device_adapters.simulated.camera import (
     DEFAULT_SETTINGS,
     STATE_FILE,
@@ -68,7 +68,7 @@ class SimulatedAdapter(CameraAdapter):
     the camera, and a yank removes the link so the station's device source sees the camera leave.
     """
 
-    manifest = MANIFEST
+    descriptor = DESCRIPTOR
 
     def __init__(self, camera_dir: Path | str, dock_entry: Path | None = None) -> None:
         self._dir = Path(camera_dir)

@@ -1,18 +1,18 @@
 """Vendor-protocol camera over USB: the plain-text command protocol of the common Ambarella-based
 generic body cameras (see PROTOCOL.md next to this file for the protocol as implemented).
 
-This module is the import-safe manifest only; pyusb is imported when such a camera is docked.
+This module is the import-safe descriptor only; pyusb is imported when such a camera is docked.
 """
 
 from __future__ import annotations
 
-from device_adapters.api import API_VERSION, AdapterManifest, Capability, LocatorKind
+from device_adapters.api import API_VERSION, AdapterDescriptor, Capability, LocatorKind
 
 # Ambarella's USB vendor id; product 0x0001 is the camera's docked ("PC") mode.
 VENDOR_ID = 0x4255
 PRODUCT_ID = 0x0001
 
-MANIFEST = AdapterManifest(
+DESCRIPTOR = AdapterDescriptor(
     name="vendor_usb",
     vendor="generic (Ambarella-based)",
     api_version=API_VERSION,
@@ -37,4 +37,4 @@ MANIFEST = AdapterManifest(
     ),
 )
 
-__all__ = ["MANIFEST", "PRODUCT_ID", "VENDOR_ID"]
+__all__ = ["DESCRIPTOR", "PRODUCT_ID", "VENDOR_ID"]

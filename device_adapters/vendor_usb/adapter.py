@@ -35,7 +35,7 @@ from device_adapters.api import (
 from device_adapters.mass_storage.adapter import MassStorageAdapter
 from device_adapters.mass_storage.scan import DEFAULT_EXTENSIONS, DEFAULT_ROOTS, Limits
 from device_adapters.mass_storage.storage import Opener, VolumeStorage
-from device_adapters.vendor_usb import MANIFEST
+from device_adapters.vendor_usb import DESCRIPTOR
 from device_adapters.vendor_usb.protocol import Link, ProtocolError, Session, check_text
 
 _ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -67,7 +67,7 @@ def sysfs_storage(sys_dir: str) -> StorageFinder:
 
 
 class VendorUsbAdapter(CameraAdapter):
-    manifest = MANIFEST
+    descriptor = DESCRIPTOR
 
     def __init__(
         self,

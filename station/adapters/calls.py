@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, BinaryIO, TypeVar, cast
 
 from device_adapters.api import (
+    AdapterDescriptor,
     AdapterError,
-    AdapterManifest,
     Battery,
     CameraAdapter,
     CameraInfo,
@@ -83,19 +83,19 @@ class GuardedAdapter(CameraAdapter):
 
     def __init__(
         self,
-        manifest: AdapterManifest,
+        descriptor: AdapterDescriptor,
         create: Callable[[], CameraAdapter],
         timeouts: CallTimeouts,
         *,
         label: str = "",
         on_hang: Callable[[str], None] | None = None,
     ) -> None:
-        self.manifest = manifest
+        self.descriptor = descriptor
         self._create = create
         self._inner: CameraAdapter | None = None
         self._create_lock = threading.Lock()
         self.timeouts = timeouts
-        self._label = label or manifest.name
+        self._label = label or descriptor.name
         self._on_hang = on_hang
         self._hung: str | None = None
         self._closed = False
@@ -113,7 +113,7 @@ class GuardedAdapter(CameraAdapter):
                 except AdapterError:
                     raise
                 except Exception as exc:
-                    raise AdapterError(f"adapter {self.manifest.name} failed to start: {exc}") from exc
+                    raise AdapterError(f"adapter {self.descriptor.name} failed to start: {exc}") from exc
             return self._inner
 
     def _call(self, what: str, timeout: float, fn: Callable[[CameraAdapter], T]) -> T:

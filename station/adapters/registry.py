@@ -1,8 +1,8 @@
-"""Adapter discovery through the ``bodydock.adapters`` entry-point group, and matching by manifest.
+"""Adapter discovery through the ``bodydock.adapters`` entry-point group, and matching by descriptor.
 
-Entry points resolve to static manifests; an adapter's implementation is imported only when a
+Entry points resolve to static descriptors; an adapter's implementation is imported only when a
 camera that needs it is docked, so a broken third-party adapter cannot stop the station: a
-manifest that fails to load is logged and skipped, a factory that fails faults only its slot.
+descriptor that fails to load is logged and skipped, a factory that fails faults only its slot.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
-from device_adapters.api import API_VERSION, AdapterFactory, AdapterManifest, CameraAdapter
+from device_adapters.api import API_VERSION, AdapterDescriptor, AdapterFactory, CameraAdapter
 from station.adapters.calls import CallTimeouts, GuardedAdapter
 
 log = logging.getLogger(__name__)
@@ -29,20 +29,21 @@ class AdapterLoadError(Exception):
     pass
 
 
-def _load(ep: Any) -> AdapterManifest:
-    manifest = ep.load()
-    if not isinstance(manifest, AdapterManifest):
-        raise AdapterLoadError(f"entry point {ep.name} does not name an AdapterManifest")
-    if manifest.api_version != API_VERSION:
-        raise AdapterLoadError(f"adapter {manifest.name} wants API v{manifest.api_version}, station has v{API_VERSION}")
-    if manifest.name != ep.name:
-        raise AdapterLoadError(f"entry point {ep.name} names adapter {manifest.name!r}; the names must agree")
-    return manifest
+def _load(ep: Any) -> AdapterDescriptor:
+    descriptor = ep.load()
+    if not isinstance(descriptor, AdapterDescriptor):
+        raise AdapterLoadError(f"entry point {ep.name} does not name an AdapterDescriptor")
+    if descriptor.api_version != API_VERSION:
+        raise AdapterLoadError(f"adapter {descriptor.name} wants API v{descriptor.api_version}, "
+                               f"station has v{API_VERSION}")
+    if descriptor.name != ep.name:
+        raise AdapterLoadError(f"entry point {ep.name} names adapter {descriptor.name!r}; the names must agree")
+    return descriptor
 
 
-def discover(errors: dict[str, str] | None = None) -> dict[str, AdapterManifest]:
-    """Installed manifests by name. Broken entry points are skipped (and recorded in ``errors``)."""
-    found: dict[str, AdapterManifest] = {}
+def discover(errors: dict[str, str] | None = None) -> dict[str, AdapterDescriptor]:
+    """Installed descriptors by name. Broken entry points are skipped (and recorded in ``errors``)."""
+    found: dict[str, AdapterDescriptor] = {}
     for ep in entry_points(group=GROUP):
         try:
             found[ep.name] = _load(ep)
@@ -55,23 +56,23 @@ def discover(errors: dict[str, str] | None = None) -> dict[str, AdapterManifest]
 
 @dataclass(frozen=True)
 class DeviceFacts:
-    """What the device source knows about a USB device, for matching against manifests."""
+    """What the device source knows about a USB device, for matching against descriptors."""
 
     vendor_id: int | None = None
     product_id: int | None = None
     properties: Mapping[str, str] = field(default_factory=dict)
 
 
-def match_score(manifest: AdapterManifest, facts: DeviceFacts) -> int | None:
-    """How specifically ``manifest`` claims the device (higher wins), or None if it does not."""
-    if not manifest.usb_ids and not manifest.udev_properties:
+def match_score(descriptor: AdapterDescriptor, facts: DeviceFacts) -> int | None:
+    """How specifically ``descriptor`` claims the device (higher wins), or None if it does not."""
+    if not descriptor.usb_ids and not descriptor.udev_properties:
         return None
     score = 0
-    if manifest.usb_ids:
-        if (facts.vendor_id, facts.product_id) not in manifest.usb_ids:
+    if descriptor.usb_ids:
+        if (facts.vendor_id, facts.product_id) not in descriptor.usb_ids:
             return None
         score += 1000
-    for key, pattern in manifest.udev_properties:
+    for key, pattern in descriptor.udev_properties:
         value = facts.properties.get(key)
         if value is None or not fnmatch.fnmatchcase(value, pattern):
             return None
@@ -79,14 +80,14 @@ def match_score(manifest: AdapterManifest, facts: DeviceFacts) -> int | None:
     return score
 
 
-def best_match(manifests: Mapping[str, AdapterManifest], facts: DeviceFacts) -> AdapterManifest | None:
-    scored = [(s, name) for name, m in manifests.items() if (s := match_score(m, facts)) is not None]
+def best_match(descriptors: Mapping[str, AdapterDescriptor], facts: DeviceFacts) -> AdapterDescriptor | None:
+    scored = [(s, name) for name, m in descriptors.items() if (s := match_score(m, facts)) is not None]
     if not scored:
         return None
     scored.sort(key=lambda sn: (-sn[0], sn[1]))
     if len(scored) > 1 and scored[0][0] == scored[1][0]:
         log.warning("adapters %s and %s match the device equally; using %s", scored[0][1], scored[1][1], scored[0][1])
-    return manifests[scored[0][1]]
+    return descriptors[scored[0][1]]
 
 
 class AdapterRegistry:
@@ -96,11 +97,11 @@ class AdapterRegistry:
         *,
         timeouts: CallTimeouts | None = None,
         on_hang: Callable[[int, str], None] | None = None,
-        manifests: Mapping[str, AdapterManifest] | None = None,
+        descriptors: Mapping[str, AdapterDescriptor] | None = None,
         context: Mapping[str, Any] | None = None,
     ) -> None:
         self.errors: dict[str, str] = {}
-        self.manifests = dict(manifests) if manifests is not None else discover(self.errors)
+        self.descriptors = dict(descriptors) if descriptors is not None else discover(self.errors)
         self._options = options or {}
         self._factories: dict[str, AdapterFactory] = {}
         # Factories are made on adapter-call threads, maybe two at once; one lock per adapter so a
@@ -113,9 +114,9 @@ class AdapterRegistry:
         # ``station_timezone``); passed only to factories that accept them, options win.
         self._context = dict(context or {})
 
-    def match(self, facts: DeviceFacts) -> AdapterManifest | None:
-        """The adapter for a device, chosen from manifests alone (no adapter code is imported)."""
-        return best_match(self.manifests, facts)
+    def match(self, facts: DeviceFacts) -> AdapterDescriptor | None:
+        """The adapter for a device, chosen from descriptors alone (no adapter code is imported)."""
+        return best_match(self.descriptors, facts)
 
     def factory(self, name: str) -> AdapterFactory:
         with self._locks_lock:
@@ -125,10 +126,10 @@ class AdapterRegistry:
 
     def _factory(self, name: str) -> AdapterFactory:
         if name not in self._factories:
-            manifest = self.manifests.get(name)
-            if manifest is None:
+            descriptor = self.descriptors.get(name)
+            if descriptor is None:
                 raise AdapterLoadError(f"no adapter named {name!r} is installed")
-            module, _, attr = manifest.factory.partition(":")
+            module, _, attr = descriptor.factory.partition(":")
             cls = getattr(importlib.import_module(module), attr)
             kwargs = dict(self._options.get(name, {}))
             try:
@@ -140,7 +141,7 @@ class AdapterRegistry:
                     kwargs[key] = value
             factory = cls(**kwargs)
             if not isinstance(factory, AdapterFactory):
-                raise AdapterLoadError(f"{manifest.factory} is not an AdapterFactory")
+                raise AdapterLoadError(f"{descriptor.factory} is not an AdapterFactory")
             self._factories[name] = factory
         return self._factories[name]
 
@@ -150,8 +151,8 @@ class AdapterRegistry:
         Nothing is imported or opened here (this runs on the station's core thread): the factory
         is loaded and called on the adapter's first call, under that call's timeout.
         """
-        manifest = self.manifests.get(name)
-        if manifest is None:
+        descriptor = self.descriptors.get(name)
+        if descriptor is None:
             raise AdapterLoadError(f"no adapter named {name!r} is installed")
         on_hang = self._on_hang
 
@@ -160,7 +161,7 @@ class AdapterRegistry:
                 on_hang(slot_id, what)
 
         return GuardedAdapter(
-            manifest,
+            descriptor,
             lambda: self.factory(name)(locator),
             self.timeouts,
             label=f"slot {slot_id} ({name})",

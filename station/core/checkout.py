@@ -268,5 +268,5 @@ class CheckoutFlows:
 
 def _clear_wearer(adapter: CameraAdapter) -> None:
     stop_locating(adapter)
-    if Capability.SET_WEARER in adapter.manifest.capabilities:
+    if Capability.SET_WEARER in adapter.descriptor.capabilities:
         adapter.set_wearer(None)

@@ -505,7 +505,7 @@ class Station:
         rt = self._rt[sid]
         if rt.adapter is None or rt.busy:
             return
-        if Capability.BATTERY not in rt.adapter.manifest.capabilities:
+        if Capability.BATTERY not in rt.adapter.descriptor.capabilities:
             # The camera cannot report its charge (e.g. a plain mass-storage camera): once wiped it
             # is ready as it is.
             if self._slots[sid].state is S.CHARGING:

@@ -55,7 +55,7 @@ def configure_for_release(
     status = clock.status()
     if not status.synchronised:
         return ReleaseRefused(f"the station clock is not synchronised ({status.source}: {status.detail})")
-    caps = adapter.manifest.capabilities
+    caps = adapter.descriptor.capabilities
     skipped: list[str] = []
     if Capability.SET_WEARER in caps:
         adapter.set_wearer(plan.wearer)
@@ -87,6 +87,6 @@ def configure_for_release(
 
 def stop_locating(adapter: CameraAdapter) -> None:
     """Best effort: the camera stops flashing once taken back to ready (called on a worker)."""
-    if Capability.LOCATE in adapter.manifest.capabilities:
+    if Capability.LOCATE in adapter.descriptor.capabilities:
         with contextlib.suppress(NotSupported):
             adapter.locate(False)

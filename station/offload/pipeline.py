@@ -268,7 +268,7 @@ def _verify(job: OffloadJob, rec: RecordingInfo, copy: CopyResult) -> list[str]:
     """Return the checks that passed; raise HashMismatch on the first that fails."""
     checks: list[str] = []
     sha = copy.plain_sha256
-    has_device_hash = Capability.HASH in job.adapter.manifest.capabilities and rec.device_sha256
+    has_device_hash = Capability.HASH in job.adapter.descriptor.capabilities and rec.device_sha256
     policy = job.verify_policy
     if policy in ("device-hash", "both") and has_device_hash:
         if rec.device_sha256 != sha:

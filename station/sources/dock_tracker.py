@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from device_adapters.api import AdapterManifest, LocatorKind
+from device_adapters.api import AdapterDescriptor, LocatorKind
 from station.adapters.registry import DeviceFacts
 from station.sources.interface import DeviceArrived, DeviceEvent, DeviceFault, DeviceLeft, UnmappedDevice
 
@@ -187,7 +187,7 @@ class DockTracker:
     def __init__(
         self,
         slots: SlotMap,
-        match: Callable[[DeviceFacts], AdapterManifest | None],
+        match: Callable[[DeviceFacts], AdapterDescriptor | None],
         *,
         readiness_timeout_s: float = 10.0,
         debounce_s: float = 0.25,
@@ -250,13 +250,13 @@ class DockTracker:
 
     def _unmapped(self, dev: _Usb) -> list[DeviceEvent]:
         facts = DeviceFacts(dev.vendor_id, dev.product_id, dev.properties)
-        manifest = self.match(facts)
+        descriptor = self.match(facts)
         key = (dev.sys_path, dev.address)
-        if manifest is None or key in self._unmapped_reported:
+        if descriptor is None or key in self._unmapped_reported:
             return []  # not a camera we know (a keyboard, the station's own disk): not our business
         self._unmapped_reported.add(key)
-        log.warning("%s looks like a camera (%s) but no slot lists that port; ignored", dev.describe(), manifest.name)
-        return [UnmappedDevice(dev.port, f"{dev.describe()} ({manifest.name})")]
+        log.warning("%s looks like a camera (%s) but no slot lists that port; ignored", dev.describe(), descriptor.name)
+        return [UnmappedDevice(dev.port, f"{dev.describe()} ({descriptor.name})")]
 
     def _block_event(self, ev: UEvent) -> None:
         if ev.action == "remove":
@@ -327,19 +327,19 @@ class DockTracker:
         # The device nearest the slot's port is the camera (a camera's own hub sits below it).
         cam = min(devs, key=lambda u: (u.port.count("."), u.port))
         identity = (cam.sys_path, cam.address)
-        manifest = self.match(DeviceFacts(cam.vendor_id, cam.product_id, cam.properties))
-        if manifest is None:
+        descriptor = self.match(DeviceFacts(cam.vendor_id, cam.product_id, cam.properties))
+        if descriptor is None:
             return _Fault(f"no installed adapter handles {cam.describe()}", identity)
-        if manifest.locator is LocatorKind.USB:
+        if descriptor.locator is LocatorKind.USB:
             if not cam.bound:
                 return _Pending(f"{cam.describe()} was not bound to its driver", identity)
-            return _Arrived(manifest.name, cam.sys_path, identity)
-        if manifest.locator is LocatorKind.BLOCK:
+            return _Arrived(descriptor.name, cam.sys_path, identity)
+        if descriptor.locator is LocatorKind.BLOCK:
             node = self._storage(cam)
             if node is None:
                 return _Pending(f"the storage of {cam.describe()} did not appear", identity)
-            return _Arrived(manifest.name, node, (*identity, node))
-        return _Fault(f"adapter {manifest.name} cannot be used with udev (locator {manifest.locator})", identity)
+            return _Arrived(descriptor.name, node, (*identity, node))
+        return _Fault(f"adapter {descriptor.name} cannot be used with udev (locator {descriptor.locator})", identity)
 
     def _storage(self, cam: _Usb) -> str | None:
         """The block node holding the camera's file system, once it exists."""

@@ -1,10 +1,10 @@
-"""ACME BC-1 adapter for bodydock: the manifest only (import-safe: no I/O, no heavy imports)."""
+"""ACME BC-1 adapter for bodydock: the descriptor only (import-safe: no I/O, no heavy imports)."""
 
 from __future__ import annotations
 
-from device_adapters.api import API_VERSION, AdapterManifest, Capability, LocatorKind
+from device_adapters.api import API_VERSION, AdapterDescriptor, Capability, LocatorKind
 
-MANIFEST = AdapterManifest(
+DESCRIPTOR = AdapterDescriptor(
     name="acme_folder",
     vendor="ACME",
     api_version=API_VERSION,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, cast
 
-from bodydock_example_adapter import MANIFEST
+from bodydock_example_adapter import DESCRIPTOR
 from device_adapters.api import (
     AdapterError,
     AdapterFactory,
@@ -25,7 +25,7 @@ from device_adapters.api import (
 
 
 class AcmeAdapter(CameraAdapter):
-    manifest = MANIFEST
+    descriptor = DESCRIPTOR
 
     def __init__(self, root: Path) -> None:
         self.root = root

@@ -15,7 +15,7 @@ import pytest
 from _simulated_helpers import camera_json, sha256_stream
 
 from device_adapters.api import AdapterError, Battery, CameraGone, Capability, RecordingInfo, Wearer
-from device_adapters.simulated import MANIFEST
+from device_adapters.simulated import DESCRIPTOR
 from device_adapters.simulated.adapter import SimulatedAdapter, SimulatedAdapterFactory
 from device_adapters.simulated.camera import (
     dock,
@@ -40,12 +40,12 @@ def docked_adapter(camera: Path, dock_dir: Path, slot: int = 1) -> SimulatedAdap
     return adapter
 
 
-# --- manifest and factory ---------------------------------------------------------------------
+# --- descriptor and factory ---------------------------------------------------------------------
 
 
 def test_manifest() -> None:
-    assert MANIFEST.name == "simulated" and MANIFEST.api_version == 1
-    assert MANIFEST.capabilities == {
+    assert DESCRIPTOR.name == "simulated" and DESCRIPTOR.api_version == 1
+    assert DESCRIPTOR.capabilities == {
         Capability.HASH,
         Capability.WIPE,
         Capability.SET_CLOCK,
@@ -55,14 +55,14 @@ def test_manifest() -> None:
         Capability.PUSH_SETTINGS,
         Capability.LOCATE,
     }
-    assert MANIFEST.factory == "device_adapters.simulated.adapter:SimulatedAdapterFactory"
-    assert SimulatedAdapter.manifest is MANIFEST
+    assert DESCRIPTOR.factory == "device_adapters.simulated.adapter:SimulatedAdapterFactory"
+    assert SimulatedAdapter.descriptor is DESCRIPTOR
 
 
 def test_manifest_import_is_lazy() -> None:
     code = (
         "import sys, device_adapters.simulated as s; "
-        "assert s.MANIFEST.name == 'simulated'; "
+        "assert s.DESCRIPTOR.name == 'simulated'; "
         "bad = [m for m in ('device_adapters.simulated.adapter', 'device_adapters.simulated.generate', "
         "'device_adapters.simulated.camera') if m in sys.modules]; "
         "assert not bad, bad"

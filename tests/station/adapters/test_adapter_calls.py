@@ -12,8 +12,8 @@ import pytest
 
 from device_adapters.api import (
     API_VERSION,
+    AdapterDescriptor,
     AdapterError,
-    AdapterManifest,
     Battery,
     CameraAdapter,
     CameraInfo,
@@ -24,12 +24,12 @@ from device_adapters.api import (
 )
 from station.adapters.calls import AdapterTimeout, CallTimeouts, GuardedAdapter, call_with_timeout
 
-MANIFEST = AdapterManifest(name="fake", vendor="test", api_version=API_VERSION, capabilities=frozenset())
+DESCRIPTOR = AdapterDescriptor(name="fake", vendor="test", api_version=API_VERSION, capabilities=frozenset())
 FAST = CallTimeouts(call_s=0.3, list_s=0.3, read_s=0.3, wipe_s=0.3)
 
 
 class _Fake(CameraAdapter):
-    manifest = MANIFEST
+    descriptor = DESCRIPTOR
 
     def __init__(self, block: threading.Event | None = None) -> None:
         self.block = block
@@ -71,7 +71,7 @@ class _Fake(CameraAdapter):
 
 def test_results_and_errors_pass_through() -> None:
     fake = _Fake()
-    g = GuardedAdapter(MANIFEST, lambda: fake, FAST)
+    g = GuardedAdapter(DESCRIPTOR, lambda: fake, FAST)
     assert g.identify().serial == "S1"
     assert [r.key for r in g.list_recordings()] == ["a"]
     with g.open_recording(RecordingInfo(key="a", size=3)) as s:
@@ -90,7 +90,7 @@ def test_results_and_errors_pass_through() -> None:
 def test_hang_times_out_abandons_adapter_and_reports() -> None:
     release = threading.Event()
     hangs: list[str] = []
-    g = GuardedAdapter(MANIFEST, lambda: _Fake(release), FAST, label="slot 3", on_hang=hangs.append)
+    g = GuardedAdapter(DESCRIPTOR, lambda: _Fake(release), FAST, label="slot 3", on_hang=hangs.append)
     t0 = time.monotonic()
     with pytest.raises(AdapterTimeout, match=r"slot 3: identify did not return within 0\.3 s"):
         g.identify()
@@ -110,7 +110,7 @@ def test_factory_runs_lazily_on_a_call_thread_under_the_timeout() -> None:
         made.append(threading.current_thread().name)
         return _Fake()
 
-    g = GuardedAdapter(MANIFEST, create, FAST)
+    g = GuardedAdapter(DESCRIPTOR, create, FAST)
     assert made == []
     g.battery()
     g.battery()
@@ -120,14 +120,14 @@ def test_factory_runs_lazily_on_a_call_thread_under_the_timeout() -> None:
         raise RuntimeError("cannot import vendor lib")
 
     with pytest.raises(AdapterError, match="failed to start: cannot import vendor lib"):
-        GuardedAdapter(MANIFEST, broken, FAST).identify()
+        GuardedAdapter(DESCRIPTOR, broken, FAST).identify()
 
     def slow() -> CameraAdapter:
         time.sleep(5)
         return _Fake()
 
     with pytest.raises(AdapterTimeout):
-        GuardedAdapter(MANIFEST, slow, FAST).identify()
+        GuardedAdapter(DESCRIPTOR, slow, FAST).identify()
 
 
 def test_stream_reads_have_timeouts() -> None:
@@ -144,7 +144,7 @@ def test_stream_reads_have_timeouts() -> None:
 
             return S(b"")
 
-    g = GuardedAdapter(MANIFEST, Slow, FAST)
+    g = GuardedAdapter(DESCRIPTOR, Slow, FAST)
     stream = g.open_recording(RecordingInfo(key="a", size=3))
     with pytest.raises(AdapterTimeout, match="read a"):
         stream.read(1024)
@@ -155,7 +155,7 @@ def test_stream_reads_have_timeouts() -> None:
 
 def test_close_runs_in_background() -> None:
     fake = _Fake()
-    g = GuardedAdapter(MANIFEST, lambda: fake, FAST)
+    g = GuardedAdapter(DESCRIPTOR, lambda: fake, FAST)
     g.battery()
     g.close()
     deadline = time.monotonic() + 2

@@ -1,4 +1,4 @@
-"""Adapter discovery and matching by manifest: picked without importing adapter code."""
+"""Adapter discovery and matching by descriptor: picked without importing adapter code."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import sys
 import pytest
 
 import station.adapters.registry
-from device_adapters.api import API_VERSION, AdapterManifest, Capability, LocatorKind
+from device_adapters.api import API_VERSION, AdapterDescriptor, Capability, LocatorKind
 from station.adapters.registry import AdapterRegistry, DeviceFacts, best_match, discover, match_score
 from tests.conftest import ROOT
 
 
-def _m(name: str, **kw: object) -> AdapterManifest:
-    return AdapterManifest(name=name, vendor="t", api_version=API_VERSION, capabilities=frozenset(), **kw)  # type: ignore[arg-type]
+def _m(name: str, **kw: object) -> AdapterDescriptor:
+    return AdapterDescriptor(name=name, vendor="t", api_version=API_VERSION, capabilities=frozenset(), **kw)  # type: ignore[arg-type]
 
 
 MSC = {"ID_USB_INTERFACES": ":080650:", "ID_BUS": "usb"}
@@ -70,8 +70,8 @@ def test_broken_entry_point_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def fake(group: str) -> list[md.EntryPoint]:
         eps = list(real(group=group))
-        return [*eps, md.EntryPoint("broken", "no_such_module_xyz:MANIFEST", group)]
+        return [*eps, md.EntryPoint("broken", "no_such_module_xyz:DESCRIPTOR", group)]
 
     monkeypatch.setattr(station.adapters.registry, "entry_points", fake)
     reg = AdapterRegistry()
-    assert "broken" in reg.errors and "simulated" in reg.manifests
+    assert "broken" in reg.errors and "simulated" in reg.descriptors
