@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import make_camera, record
-from station.crypto.keys import load_signing_key, public_key_text
 from station.core.events import CheckinOpened
+from station.crypto.keys import load_signing_key, public_key_text
 from station.shift import Consent, ConsentMethod, Tag, TagRequest
 from station.timeutil import iso, utcnow
 from tests.conftest import ROOT, wait_for, write_station_config
@@ -45,8 +45,8 @@ def test_dock_to_vault_end_to_end(tmp_path: Path, docks: list[Dock], capsys: pyt
     # --- a real dock, audit segments every ~1 s -----------------------------------------------------
     env = write_station_config(tmp_path / "dock", slots=1, min_battery=50)
     text = env.config_path.read_text()
-    env.config_path.write_text(text.replace(f'  recipients: ["{env.recipient}"]\n',
-                                            f'  recipients: ["{env.recipient}"]\n  upload: {{audit_segment_minutes: 0.02}}\n'))
+    line = f'  recipients: ["{env.recipient}"]\n'
+    env.config_path.write_text(text.replace(line, line + "  upload: {audit_segment_minutes: 0.02}\n"))
     make_camera(env.cameras, "CAM-A", recordings=1, seconds=1, battery_percent=95, charge_rate_pps=0)
     cam = env.cameras / "CAM-A"
     dock = start_dock(env, write_roster(tmp_path / "roster.yaml"))

@@ -3,7 +3,6 @@ exactly what that audit says was offloaded."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from pathlib import Path
