@@ -279,6 +279,23 @@ def cmd_transfer(cfg: VaultConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keygen(cfg: VaultConfig | None, args: argparse.Namespace) -> int:
+    from station.crypto.keys import generate_age_identity, generate_signing_key
+
+    try:
+        if args.identity:
+            recipient = generate_age_identity(args.identity)
+            print(f"vault identity written to {args.identity} (mode 0600); docks list this recipient in "
+                  f"vault.recipients: {recipient}")
+        if args.signing_key:
+            print(f"vault signing key written to {args.signing_key} (mode 0600); public key "
+                  f"{generate_signing_key(args.signing_key)}")
+    except FileExistsError as exc:
+        print(f"bodydock-vault keygen: refusing to overwrite {exc.filename}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_dpia(cfg: VaultConfig, args: argparse.Namespace) -> int:
     from config.loader import ConfigError
     from config.loader import load_config as load_dock_config
@@ -437,6 +454,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--identity", type=Path, help="verify: the recipient's age identity, to check encrypted footage")
     tr.set_defaults(fn=cmd_transfer)
 
+    kg = sub.add_parser("keygen", help="create the vault's age identity and its transfer-form signing key")
+    kg.add_argument("--identity", type=Path)
+    kg.add_argument("--signing-key", type=Path)
+    kg.set_defaults(fn=cmd_keygen)
+
     dp = sub.add_parser("dpia", help="render the DPIA annex from the dock and vault configuration")
     dp.add_argument("--dock-config", type=Path, action="append", default=[])
     dp.add_argument("--out", type=Path)
@@ -458,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # transfer verify runs at the receiving party, which has no vault config.
-    if args.command == "transfer" and args.ids and args.ids[0] == "verify":
+    if (args.command == "transfer" and args.ids and args.ids[0] == "verify") or args.command == "keygen":
         return int(args.fn(None, args))
     try:
         cfg = load_config(args.config)
