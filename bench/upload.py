@@ -128,8 +128,9 @@ def run_paramiko_putfo(p: Route, src: Path, size: int, work: Path) -> Sample:
 def _item(src: Path, size: int, digest: str, work: Path) -> DeliveryItem:
     manifest = work / "bench.manifest.json"
     manifest.write_text('{"bench": true}\n')
-    return DeliveryItem("bench", "bench-dock", datetime(2026, 11, 23, tzinfo=UTC), src, "bench.mp4.age", digest,
-                        size, manifest, manifest.name)
+    return DeliveryItem(recording_id="bench", station_id="bench-dock", started_at=datetime(2026, 11, 23, tzinfo=UTC),
+                        payload_path=src, payload_name="bench.mp4.age", payload_sha256=digest,
+                        payload_size=size, manifest_path=manifest, manifest_name=manifest.name)
 
 
 def run_bodydock(p: Route, src: Path, size: int, work: Path, digest: str = "",

@@ -63,4 +63,5 @@ class LocalDirTarget(VaultTarget):
         except OSError as exc:
             free = shutil.disk_usage(self.root).free if self.root.exists() else 0
             raise VaultError(f"{self.description}: {exc.strerror or exc} (free {free} bytes)") from exc
-        return VaultReceipt(str(payload), str(manifest), sha, size, already)
+        return VaultReceipt(payload_path=str(payload), manifest_path=str(manifest), sha256=sha, size=size,
+                            already_present=already)

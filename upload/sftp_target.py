@@ -257,8 +257,9 @@ class _Delivery:
         else:
             self._send_payload(partial_attrs, handle)
         manifest_present = self._finish_manifest(manifest_attrs, manifest_written)
-        return VaultReceipt(self.final, self.manifest, item.payload_sha256, item.payload_size,
-                            present and manifest_present)
+        return VaultReceipt(payload_path=self.final, manifest_path=self.manifest, sha256=item.payload_sha256,
+                            size=item.payload_size,
+                            already_present=present and manifest_present)
 
     # --- checks --------------------------------------------------------------------------
     def _makedirs_async(self) -> tuple[list[Pending[None]], Pending[Attrs | None]] | None:

@@ -147,7 +147,7 @@ class CheckoutFlows:
         if isinstance(outcome, ReleaseRefused):
             self.audit.append(who=plan.assigned_by, what="camera.assign", why=outcome.reason, device=serial,
                               result="refused", details={"slot": sid, "wearer": wearer.officer_id})
-            self.events.publish(CheckoutRefused(wearer.officer_id, outcome.reason, sid))
+            self.events.publish(CheckoutRefused(wearer_id=wearer.officer_id, reason=outcome.reason, slot_id=sid))
             self._settle(sid, outcome)
             return
         assert isinstance(outcome, Released)
@@ -165,7 +165,8 @@ class CheckoutFlows:
                      "recording_policy": dict(plan.settings) if outcome.settings_pushed else None,
                      "located": outcome.located, "not_supported_by_camera": list(outcome.skipped)},
         )
-        self.events.publish(CameraReleased(sid, serial, wearer.officer_id, wearer.name, outcome.located))
+        self.events.publish(CameraReleased(slot_id=sid, camera_serial=serial, wearer_id=wearer.officer_id,
+                                           wearer_name=wearer.name, located=outcome.located))
         self._settle(sid, outcome)
 
     def _settle(self, sid: int, outcome: ReleaseOutcome) -> None:
@@ -184,7 +185,7 @@ class CheckoutFlows:
         self.audit.append(who=plan.assigned_by, what="camera.assign", why=reason,
                           device=self._slots[sid].camera_serial or "", result="failed",
                           details={"slot": sid, "wearer": plan.wearer.officer_id})
-        self.events.publish(CheckoutRefused(plan.wearer.officer_id, reason, sid))
+        self.events.publish(CheckoutRefused(wearer_id=plan.wearer.officer_id, reason=reason, slot_id=sid))
         self._settle(sid, ReleaseRefused(reason))
 
     # --- not taken -----------------------------------------------------------------------------
@@ -204,7 +205,7 @@ class CheckoutFlows:
             rt.info = replace(rt.info, wearer_id=None)
         self.audit.append(who=who, what="camera.unassign", why=reason, device=serial,
                           details={"slot": sid, "wearer": wearer})
-        self.events.publish(AssignmentCancelled(sid, serial, wearer, reason))
+        self.events.publish(AssignmentCancelled(slot_id=sid, camera_serial=serial, wearer_id=wearer, reason=reason))
         if rt.adapter is not None:
             adapter = rt.adapter
             self._submit(sid, "unassign", lambda: _clear_wearer(adapter))
@@ -239,10 +240,10 @@ class CheckoutFlows:
         self.audit.append(who=wearer or SYSTEM, what="camera.checked_out", why="assigned camera taken from its slot",
                           device=serial, details={"slot": sid, "wearer": wearer,
                                                   "assignment": live.id if live else None})
-        self.events.publish(CheckedOut(sid, serial, wearer))
+        self.events.publish(CheckedOut(slot_id=sid, camera_serial=serial, wearer_id=wearer))
 
     def undocked_without_checkout(self, sid: int, serial: str) -> None:
-        self.events.publish(UndockedWithoutCheckout(sid, serial))
+        self.events.publish(UndockedWithoutCheckout(slot_id=sid, camera_serial=serial))
 
     def identify_wearer(self, sid: int, info: CameraInfo) -> CameraInfo:
         """Who wore this camera: what it says, else whom the dock gave it to. Ends that assignment."""
@@ -260,10 +261,12 @@ class CheckoutFlows:
         return info
 
     def docked(self, sid: int, info: CameraInfo, resumed: bool) -> None:
-        self.events.publish(CameraDocked(sid, info.serial, info.wearer_id, resumed, self._slots[sid].state.value))
+        self.events.publish(CameraDocked(slot_id=sid, camera_serial=info.serial, wearer_id=info.wearer_id,
+                                         resumed=resumed, slot_state=self._slots[sid].state.value))
 
     def ready(self, sid: int, battery: int | None) -> None:
-        self.events.publish(CameraReady(sid, self._slots[sid].camera_serial or "", battery))
+        self.events.publish(CameraReady(slot_id=sid, camera_serial=self._slots[sid].camera_serial or "",
+                                        battery=battery))
 
 
 def _clear_wearer(adapter: CameraAdapter) -> None:

@@ -266,7 +266,8 @@ class Station:
         log.info("slot %s: %s -[%s]-> %s%s", sid, old.state, event, new.state, f" ({reason})" if reason else "")
         if old.state is S.FAULT and new.state is not S.FAULT:
             self.alerts.clear(f"slot-fault:{sid}", why=f"slot {sid} left the fault state ({event})")
-        self.events.publish(SlotChanged(sid, new.state.value, new.camera_serial or old.camera_serial))
+        self.events.publish(SlotChanged(slot_id=sid, state=new.state.value,
+                                        camera_serial=new.camera_serial or old.camera_serial))
         return new
 
     def _on_arrived(self, ev: DeviceArrived) -> None:

@@ -24,18 +24,24 @@ def _now() -> datetime:
     return utcnow()
 
 
-@dataclass(frozen=True)
-class SlotChanged:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DockEvent:
+    """What every domain event carries: when it happened (UTC)."""
+
+    at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlotChanged(DockEvent):
     """A slot moved to another state (the kiosk redraws it; details via ``Station.views``)."""
 
     slot_id: int
     state: str
     camera_serial: str | None
-    at: datetime = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
-class CameraReleased:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CameraReleased(DockEvent):
     """Check-out: the camera in ``slot_id`` is configured for the wearer; take it now."""
 
     slot_id: int
@@ -43,49 +49,44 @@ class CameraReleased:
     wearer_id: str
     wearer_name: str
     located: bool  # the camera itself flashes/beeps to show which one
-    at: datetime = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
-class CheckoutRefused:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckoutRefused(DockEvent):
     wearer_id: str | None
     reason: str
     slot_id: int | None = None
-    at: datetime = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
-class CheckedOut:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckedOut(DockEvent):
     """The released camera was taken out of its slot: the check-out is complete."""
 
     slot_id: int
     camera_serial: str
     wearer_id: str | None
-    at: datetime = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
-class AssignmentCancelled:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssignmentCancelled(DockEvent):
     """A released camera was not taken in time (or staff cancelled); it is ready again."""
 
     slot_id: int
     camera_serial: str
     wearer_id: str | None
     reason: str
-    at: datetime = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
-class UndockedWithoutCheckout:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UndockedWithoutCheckout(DockEvent):
     """A camera left its slot without being checked out (an alert is raised too)."""
 
     slot_id: int
     camera_serial: str
-    at: datetime = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
-class CameraDocked:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CameraDocked(DockEvent):
     """A camera was docked and identified; ``wearer_id`` is its last wearer, if known."""
 
     slot_id: int
@@ -93,48 +94,42 @@ class CameraDocked:
     wearer_id: str | None
     resumed: bool  # the station restarted with the camera in its slot
     slot_state: str = ""  # where the slot's story continues (resumed only)
-    at: datetime = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
-class CameraReady:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CameraReady(DockEvent):
     slot_id: int
     camera_serial: str
     battery: int | None
-    at: datetime = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
-class CheckinOpened:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckinOpened(DockEvent):
     checkin_id: int
     slot_id: int
     camera_serial: str
     wearer_id: str | None
-    at: datetime = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
-class RecordingTagged:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordingTagged(DockEvent):
     checkin_id: int | None
     recording_id: str
     tag: str
     by: str
-    at: datetime = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
-class CheckinClosed:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckinClosed(DockEvent):
     checkin_id: int
     by: str
     reason: str
-    at: datetime = field(default_factory=_now)
 
 
-@dataclass(frozen=True)
-class LockedOut:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockedOut(DockEvent):
     personnel_number: str
     until: datetime
-    at: datetime = field(default_factory=_now)
 
 
 DomainEvent = (

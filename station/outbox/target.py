@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeliveryItem:
     recording_id: str
     station_id: str
@@ -25,7 +25,7 @@ class DeliveryItem:
     manifest_name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VaultReceipt:
     payload_path: str
     manifest_path: str

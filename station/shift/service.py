@@ -233,7 +233,7 @@ class ShiftService:
                     who=number or "unknown", what="auth.locked_out",
                     why=f"{failure.failures} wrong PINs within {self.settings.lockout.minutes:g} minutes",
                     result="locked", details={"via": via, "locked_until": iso(failure.locked_until)})
-                self.events.publish(LockedOut(number, failure.locked_until))
+                self.events.publish(LockedOut(personnel_number=number, until=failure.locked_until))
                 raise LockedOutError(failure.locked_until)
             raise AuthFailed("wrong personnel number or PIN")
         assert officer is not None
@@ -317,7 +317,7 @@ class ShiftService:
     def _refuse(self, who: Identity, officer: Officer, reason: str) -> NoReturn:
         self.audit.append(who=who.personnel_number, what="checkout.refused", why=reason, result="refused",
                           details={"wearer": officer.personnel_number, "policy": self.settings.policy})
-        self.events.publish(CheckoutRefused(officer.personnel_number, reason))
+        self.events.publish(CheckoutRefused(wearer_id=officer.personnel_number, reason=reason))
         raise CheckoutRefusedError(reason)
 
     def cancel_checkout(self, slot_id: int, who: Identity, reason: str) -> None:
@@ -351,7 +351,8 @@ class ShiftService:
             self.audit.append(who=ev.wearer_id or SYSTEM, what="checkin.opened", why="camera docked",
                               device=ev.camera_serial, details={"checkin": checkin.id, "slot": ev.slot_id,
                                                                 "wearer": ev.wearer_id})
-        self.events.publish(CheckinOpened(checkin.id, ev.slot_id, ev.camera_serial, ev.wearer_id))
+        self.events.publish(CheckinOpened(checkin_id=checkin.id, slot_id=ev.slot_id, camera_serial=ev.camera_serial,
+                                          wearer_id=ev.wearer_id))
 
     def open_checkins(self) -> list[CheckinView]:
         return [self._view(c) for c in self.journal.shift.open_checkins()]
@@ -429,7 +430,8 @@ class ShiftService:
                                       "note": req.consent.note}
             self.audit.append(who=who.personnel_number, what="recording.tagged", why=why, device=rec.camera_serial,
                               details=details)
-        self.events.publish(RecordingTagged(tag.checkin_id, recording_id, req.tag.value, who.personnel_number))
+        self.events.publish(RecordingTagged(checkin_id=tag.checkin_id, recording_id=recording_id, tag=req.tag.value,
+                                            by=who.personnel_number))
         self.reissuer.kick()
 
     def finish_checkin(self, checkin_id: int, who: Identity) -> None:
@@ -454,7 +456,7 @@ class ShiftService:
                 tags[tag.tag] = tags.get(tag.tag, 0) + 1
             self.audit.append(who=by, what="checkin.closed", why=reason, device=row.camera_serial,
                               details={"checkin": row.id, "wearer": row.wearer_id, "recordings_by_tag": tags})
-        self.events.publish(CheckinClosed(row.id, by, reason))
+        self.events.publish(CheckinClosed(checkin_id=row.id, by=by, reason=reason))
 
     # --- status ----------------------------------------------------------------------------------------
     def slots(self) -> list[SlotView]:

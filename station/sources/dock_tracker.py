@@ -256,7 +256,7 @@ class DockTracker:
             return []  # not a camera we know (a keyboard, the station's own disk): not our business
         self._unmapped_reported.add(key)
         log.warning("%s looks like a camera (%s) but no slot lists that port; ignored", dev.describe(), descriptor.name)
-        return [UnmappedDevice(dev.port, f"{dev.describe()} ({descriptor.name})")]
+        return [UnmappedDevice(port=dev.port, description=f"{dev.describe()} ({descriptor.name})")]
 
     def _block_event(self, ev: UEvent) -> None:
         if ev.action == "remove":
@@ -310,13 +310,13 @@ class DockTracker:
             return []
         out: list[DeviceEvent] = []
         if st.reported is not None:
-            out.append(DeviceLeft(slot_id))
+            out.append(DeviceLeft(slot_id=slot_id))
             st.reported = None
         if isinstance(want, _Arrived):
-            out.append(DeviceArrived(slot_id, want.adapter, want.locator))
+            out.append(DeviceArrived(slot_id=slot_id, adapter=want.adapter, locator=want.locator))
             st.reported = want
         elif isinstance(want, _Fault):
-            out.append(DeviceFault(slot_id, want.reason))
+            out.append(DeviceFault(slot_id=slot_id, reason=want.reason))
             st.reported = want
         return out
 

@@ -10,24 +10,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceArrived:
     slot_id: int
     adapter: str
     locator: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceLeft:
     slot_id: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SourceSynced:
     """The source has reported every device that was present when it started."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeviceFault:
     """Something is in the slot but cannot be used (no adapter matches it, its storage never
     appeared). A ``DeviceLeft`` follows when it is taken out."""
@@ -36,7 +36,7 @@ class DeviceFault:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UnmappedDevice:
     """A camera on a USB port that no slot lists: reported to staff, never used."""
 

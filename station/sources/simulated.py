@@ -62,8 +62,8 @@ class SimulatedDockSource(DeviceSource):
                 now[slot] = target
         for slot, target in self._seen.items():
             if now.get(slot) != target:
-                post(DeviceLeft(slot))
+                post(DeviceLeft(slot_id=slot))
         for slot, target in now.items():
             if self._seen.get(slot) != target:
-                post(DeviceArrived(slot, "simulated", target))
+                post(DeviceArrived(slot_id=slot, adapter="simulated", locator=target))
         self._seen = now

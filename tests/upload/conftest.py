@@ -57,8 +57,10 @@ def make_item(folder: Path, data: bytes, rid: str = "CAM1-20261123T080000-abc",
     payload.write_bytes(data)
     manifest = folder / f"{rid}.manifest.json"
     manifest.write_bytes(b'{"manifest":{"recording":"%s"}}\n' % rid.encode())
-    return DeliveryItem(rid, station, datetime(2026, 11, 23, 8, tzinfo=UTC), payload, payload.name,
-                        hashlib.sha256(data).hexdigest(), len(data), manifest, manifest.name)
+    return DeliveryItem(recording_id=rid, station_id=station, started_at=datetime(2026, 11, 23, 8, tzinfo=UTC),
+                        payload_path=payload, payload_name=payload.name,
+                        payload_sha256=hashlib.sha256(data).hexdigest(),
+                        payload_size=len(data), manifest_path=manifest, manifest_name=manifest.name)
 
 
 def vault_dir(server: SftpServer, item: DeliveryItem) -> Path:

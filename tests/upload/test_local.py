@@ -17,8 +17,10 @@ def item(tmp: Path, data: bytes, rid: str = "CAM-20261123T080000-abc") -> Delive
     payload.write_bytes(data)
     manifest = tmp / "store" / f"{rid}.manifest.json"
     manifest.write_bytes(b'{"m":1}')
-    return DeliveryItem(rid, "dock-1", datetime(2026, 11, 23, 8, tzinfo=UTC), payload, payload.name,
-                        hashlib.sha256(data).hexdigest(), len(data), manifest, manifest.name)
+    return DeliveryItem(recording_id=rid, station_id="dock-1", started_at=datetime(2026, 11, 23, 8, tzinfo=UTC),
+                        payload_path=payload, payload_name=payload.name,
+                        payload_sha256=hashlib.sha256(data).hexdigest(),
+                        payload_size=len(data), manifest_path=manifest, manifest_name=manifest.name)
 
 
 def test_layout_and_idempotence(tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ class _Docked(DeviceSource):
         self.locator = locator
 
     def start(self, post: Callable[[DeviceEvent], None]) -> None:
-        post(DeviceArrived(1, "mass_storage", self.locator))
+        post(DeviceArrived(slot_id=1, adapter="mass_storage", locator=self.locator))
         post(SourceSynced())
 
     def stop(self) -> None:

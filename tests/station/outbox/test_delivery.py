@@ -38,8 +38,9 @@ class FakeTarget(VaultTarget):
             time.sleep(self.delay)
             if failure is not None:
                 raise failure
-            return VaultReceipt(f"/v/{item.payload_name}", f"/v/{item.manifest_name}", item.payload_sha256,
-                                item.payload_size, False)
+            return VaultReceipt(payload_path=f"/v/{item.payload_name}", manifest_path=f"/v/{item.manifest_name}",
+                                sha256=item.payload_sha256,
+                                size=item.payload_size, already_present=False)
         finally:
             with self._lock:
                 self.active -= 1

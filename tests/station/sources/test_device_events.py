@@ -28,13 +28,14 @@ def test_fault_and_unmapped_events(tmp_path: Path) -> None:
     st = build_station(env.load(), source=src)
     st.start()
     try:
-        src.post(DeviceFault(1, "the storage of USB device 0781:5567 on port 1-1.1 did not appear (waited 10 s)"))
-        src.post(UnmappedDevice("1-4", "USB device 4255:0001 on port 1-4 (vendor_usb)"))
+        src.post(DeviceFault(slot_id=1,
+                             reason="the storage of USB device 0781:5567 on port 1-1.1 did not appear (waited 10 s)"))
+        src.post(UnmappedDevice(port="1-4", description="USB device 4255:0001 on port 1-4 (vendor_usb)"))
         wait_for(lambda: st.views()[0].state == "fault", 10)
         assert "did not appear" in (st.views()[0].fault_reason or "")
         assert st.views()[1].state == "empty"
         wait_for(lambda: any(a.key == "unmapped-port:1-4" for a in st.alerts.open()), 10)
-        src.post(DeviceLeft(1))
+        src.post(DeviceLeft(slot_id=1))
         wait_for(lambda: st.views()[0].state == "empty", 10)
         audit = (env.state / "audit.log").read_text()
         assert "device.unmapped" in audit and "slot.fault" in audit

@@ -55,20 +55,20 @@ def test_storage_camera_reported_once_ready_after_quiet(tracker: DockTracker) ->
                         part("add", "1-1.1")])
     assert out == []  # still within the debounce window
     assert tracker.due(0.2) == []
-    assert tracker.due(0.5) == [DeviceArrived(1, "mass_storage", "/dev/sdb1")]
+    assert tracker.due(0.5) == [DeviceArrived(slot_id=1, adapter="mass_storage", locator="/dev/sdb1")]
     assert tracker.due(5.0) == []
     run(tracker, [part("remove", "1-1.1"), disk("remove", "1-1.1"), usb("remove", "1-1.1", MSC)], start=6)
-    assert tracker.due(7) == [DeviceLeft(1)]
+    assert tracker.due(7) == [DeviceLeft(slot_id=1)]
 
 
 def test_out_of_order_and_usb3_path(tracker: DockTracker) -> None:
     run(tracker, [part("add", "2-1.1"), disk("add", "2-1.1"), usb("add", "2-1.1", MSC)])
-    assert tracker.due(1) == [DeviceArrived(1, "mass_storage", "/dev/sdb1")]
+    assert tracker.due(1) == [DeviceArrived(slot_id=1, adapter="mass_storage", locator="/dev/sdb1")]
 
 
 def test_unpartitioned_card_uses_the_disk(tracker: DockTracker) -> None:
     run(tracker, [usb("add", "1-1.2", MSC), disk("add", "1-1.2", "sdc", table=False)])
-    assert tracker.due(1) == [DeviceArrived(2, "mass_storage", "/dev/sdc")]
+    assert tracker.due(1) == [DeviceArrived(slot_id=2, adapter="mass_storage", locator="/dev/sdc")]
 
 
 def test_storage_that_never_comes_is_a_fault_then_recovers(tracker: DockTracker) -> None:
@@ -79,7 +79,8 @@ def test_storage_that_never_comes_is_a_fault_then_recovers(tracker: DockTracker)
     assert len(out) == 1 and isinstance(out[0], DeviceFault) and "storage" in out[0].reason
     assert tracker.due(7) == [] and tracker.next_deadline() is None
     assert run(tracker, [part("add", "1-1.1")], start=7) == []  # the late storage is debounced too
-    assert tracker.due(8) == [DeviceLeft(1), DeviceArrived(1, "mass_storage", "/dev/sdb1")]
+    assert tracker.due(8) == [DeviceLeft(slot_id=1), DeviceArrived(slot_id=1, adapter="mass_storage",
+                                                                   locator="/dev/sdb1")]
 
 
 def test_vendor_camera_waits_for_bind_and_follows_unbind(tracker: DockTracker) -> None:
@@ -87,11 +88,11 @@ def test_vendor_camera_waits_for_bind_and_follows_unbind(tracker: DockTracker) -
     run(tracker, [usb("add", "1-1.2", VENDOR)])
     assert tracker.due(1) == []
     run(tracker, [usb("bind", "1-1.2", VENDOR)], start=1)
-    assert tracker.due(2) == [DeviceArrived(2, "vendor_usb", sys_path)]
+    assert tracker.due(2) == [DeviceArrived(slot_id=2, adapter="vendor_usb", locator=sys_path)]
     run(tracker, [usb("unbind", "1-1.2", VENDOR)], start=3)
-    assert tracker.due(4) == [DeviceLeft(2)]
+    assert tracker.due(4) == [DeviceLeft(slot_id=2)]
     run(tracker, [usb("bind", "1-1.2", VENDOR)], start=5)
-    assert tracker.due(6) == [DeviceArrived(2, "vendor_usb", sys_path)]
+    assert tracker.due(6) == [DeviceArrived(slot_id=2, adapter="vendor_usb", locator=sys_path)]
 
 
 def test_flapping_connection_is_debounced(tracker: DockTracker) -> None:
@@ -101,11 +102,12 @@ def test_flapping_connection_is_debounced(tracker: DockTracker) -> None:
                    usb("remove", "1-1.2", VENDOR, devnum=10 + n)]
     events += [usb("add", "1-1.2", VENDOR, devnum=20), usb("bind", "1-1.2", VENDOR, devnum=20)]
     assert run(tracker, events, step=0.02) == []
-    assert tracker.due(5) == [DeviceArrived(2, "vendor_usb", f"{ROOT}/usb1/1-1.2")]
+    assert tracker.due(5) == [DeviceArrived(slot_id=2, adapter="vendor_usb", locator=f"{ROOT}/usb1/1-1.2")]
     # A quick re-enumeration (same port, new address) is a departure and a new arrival.
     run(tracker, [usb("remove", "1-1.2", VENDOR, 20), usb("add", "1-1.2", VENDOR, 21),
                   usb("bind", "1-1.2", VENDOR, 21)], start=6)
-    assert tracker.due(7) == [DeviceLeft(2), DeviceArrived(2, "vendor_usb", f"{ROOT}/usb1/1-1.2")]
+    assert tracker.due(7) == [DeviceLeft(slot_id=2), DeviceArrived(slot_id=2, adapter="vendor_usb",
+                                                                   locator=f"{ROOT}/usb1/1-1.2")]
     # A device that comes and goes within the window is never reported.
     run(tracker, [usb("add", "1-1.1", VENDOR, 30), usb("bind", "1-1.1", VENDOR, 30),
                   usb("remove", "1-1.1", VENDOR, 30)], start=8)
@@ -129,7 +131,7 @@ def test_unknown_device_in_a_slot_is_a_fault(tracker: DockTracker) -> None:
 def test_present_at_start_is_reported_without_debounce(tracker: DockTracker) -> None:
     for ev in (usb(PRESENT, "1-1.1", MSC), disk(PRESENT, "1-1.1"), part(PRESENT, "1-1.1")):
         tracker.feed(ev, 100.0)
-    assert tracker.due(100.0, force=True) == [DeviceArrived(1, "mass_storage", "/dev/sdb1")]
+    assert tracker.due(100.0, force=True) == [DeviceArrived(slot_id=1, adapter="mass_storage", locator="/dev/sdb1")]
 
 
 def test_overlapping_slot_ports_are_refused() -> None:

@@ -77,8 +77,8 @@ def test_present_devices_are_reported_before_synced(dock: UMockDock, start: Call
     vendor = dock.plug_vendor("1-1.2")
     events = start()
     got = events.expect(DeviceArrived, DeviceArrived, SourceSynced)
-    assert set(got[:2]) == {DeviceArrived(1, "mass_storage", cam.partition_node),
-                            DeviceArrived(2, "vendor_usb", vendor.usb)}
+    assert set(got[:2]) == {DeviceArrived(slot_id=1, adapter="mass_storage", locator=cam.partition_node),
+                            DeviceArrived(slot_id=2, adapter="vendor_usb", locator=vendor.usb)}
     events.quiet()
 
 
@@ -86,14 +86,14 @@ def test_add_bind_remove_readd(dock: UMockDock, start: Callable[[], Events]) -> 
     events = start()
     events.expect(SourceSynced)
     cam = dock.plug_storage("1-1.1")
-    events.expect(DeviceArrived(1, "mass_storage", cam.partition_node))
+    events.expect(DeviceArrived(slot_id=1, adapter="mass_storage", locator=cam.partition_node))
     events.quiet(0.3)
     dock.unplug(cam)
-    events.expect(DeviceLeft(1))
+    events.expect(DeviceLeft(slot_id=1))
     again = dock.plug_storage("1-1.1")
-    events.expect(DeviceArrived(1, "mass_storage", again.partition_node))
+    events.expect(DeviceArrived(slot_id=1, adapter="mass_storage", locator=again.partition_node))
     dock.unplug(again)
-    events.expect(DeviceLeft(1))
+    events.expect(DeviceLeft(slot_id=1))
     events.quiet()
 
 
@@ -101,7 +101,7 @@ def test_children_before_parents(dock: UMockDock, start: Callable[[], Events]) -
     events = start()
     events.expect(SourceSynced)
     cam = dock.plug_storage("1-1.3", reverse=True)
-    events.expect(DeviceArrived(3, "mass_storage", cam.partition_node))
+    events.expect(DeviceArrived(slot_id=3, adapter="mass_storage", locator=cam.partition_node))
     events.quiet()
 
 
@@ -109,7 +109,7 @@ def test_usb3_path_and_unpartitioned_card(dock: UMockDock, start: Callable[[], E
     events = start()
     events.expect(SourceSynced)
     cam = dock.plug_storage("2-1.2", partitioned=False)
-    events.expect(DeviceArrived(2, "mass_storage", f"/dev/{cam.nodes[0]}"))
+    events.expect(DeviceArrived(slot_id=2, adapter="mass_storage", locator=f"/dev/{cam.nodes[0]}"))
 
 
 def test_vendor_camera_bind_unbind(dock: UMockDock, start: Callable[[], Events]) -> None:
@@ -118,13 +118,13 @@ def test_vendor_camera_bind_unbind(dock: UMockDock, start: Callable[[], Events])
     cam = dock.plug_vendor("1-1.2", bind=False)
     events.quiet(0.4)  # added but not bound: not usable yet
     dock.bind(cam)
-    events.expect(DeviceArrived(2, "vendor_usb", cam.usb))
+    events.expect(DeviceArrived(slot_id=2, adapter="vendor_usb", locator=cam.usb))
     dock.unbind(cam)
-    events.expect(DeviceLeft(2))
+    events.expect(DeviceLeft(slot_id=2))
     dock.bind(cam)
-    events.expect(DeviceArrived(2, "vendor_usb", cam.usb))
+    events.expect(DeviceArrived(slot_id=2, adapter="vendor_usb", locator=cam.usb))
     dock.unplug(cam)
-    events.expect(DeviceLeft(2))
+    events.expect(DeviceLeft(slot_id=2))
 
 
 def test_flapping_is_debounced(dock: UMockDock, start: Callable[[], Events]) -> None:
@@ -134,7 +134,7 @@ def test_flapping_is_debounced(dock: UMockDock, start: Callable[[], Events]) -> 
         cam = dock.plug_vendor("1-1.1")
         dock.unplug(cam)
     cam = dock.plug_vendor("1-1.1")
-    events.expect(DeviceArrived(1, "vendor_usb", cam.usb))
+    events.expect(DeviceArrived(slot_id=1, adapter="vendor_usb", locator=cam.usb))
     events.quiet()
 
 
