@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS manifests (
     document BLOB NOT NULL, accepted_at TEXT NOT NULL, PRIMARY KEY (recording_id, sha256));
 CREATE TABLE IF NOT EXISTS seen (
     path TEXT NOT NULL, sha256 TEXT NOT NULL, outcome TEXT NOT NULL, at TEXT NOT NULL,
-    PRIMARY KEY (path, sha256));
+    size INTEGER, mtime_ns INTEGER, ino INTEGER, PRIMARY KEY (path, sha256));
 CREATE TABLE IF NOT EXISTS quarantine (
     id INTEGER PRIMARY KEY, station TEXT, recording_id TEXT, manifest_path TEXT NOT NULL,
     files_json TEXT NOT NULL, folder TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL,

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,6 +146,7 @@ class Intake:
     def __init__(self, cfg: VaultConfig, cat: Catalog, identities: Sequence[X25519PrivateKey]) -> None:
         self.cfg, self.cat, self.identities = cfg, cat, list(identities)
         self.inbox = cfg.inbox
+        self._stat: tuple[int | None, int | None, int | None] = (None, None, None)
 
     # --- the pass ------------------------------------------------------------------------
     def run_once(self) -> IntakeSummary:
@@ -156,13 +158,29 @@ class Intake:
             if not mf.is_file():
                 continue
             rel = mf.relative_to(self.inbox).as_posix()
+            st = mf.stat()
+            # A manifest not touched since it was handled is not read again (deliveries replace
+            # files, which changes both); a changed one is identified by its content.
+            if self.cat.one("SELECT 1 FROM seen WHERE path=? AND size=? AND mtime_ns=? AND ino=?",
+                            (rel, st.st_size, st.st_mtime_ns, st.st_ino)):
+                summary.unchanged += 1
+                continue
             data = mf.read_bytes()
             sha = hashlib.sha256(data).hexdigest()
+            self._stat = (st.st_size, st.st_mtime_ns, st.st_ino) if len(data) == st.st_size else (None, None, None)
             if self.cat.one("SELECT 1 FROM seen WHERE path=? AND sha256=?", (rel, sha)):
+                with self.cat.tx() as db:
+                    db.execute("UPDATE seen SET size=?, mtime_ns=?, ino=? WHERE path=? AND sha256=?",
+                               (*self._stat, rel, sha))
                 summary.unchanged += 1
                 continue
             self._one(mf, rel, data, sha, summary)
         return summary
+
+    def _mark_seen(self, db: sqlite3.Connection, rel: str, sha: str, outcome: str, now: str) -> None:
+        db.execute("INSERT OR IGNORE INTO seen(path, sha256, outcome, at, size, mtime_ns, ino) "
+                   "VALUES (?,?,?,?,?,?,?)",
+                   (rel, sha, outcome, now, *self._stat))
 
     def recover(self) -> None:
         """Finish quarantines whose files had not all moved, and write pending log entries."""
@@ -277,7 +295,7 @@ class Intake:
                  payload.relative_to(self.inbox).as_posix(), rel, sha, fields["offloaded_at"], days, until, now))
             db.execute("INSERT INTO manifests(recording_id, sha256, tag_revision, document, accepted_at) "
                        "VALUES (?,?,?,?,?)", (rec_id, sha, fields["tag_revision"], data, now))
-            db.execute("INSERT INTO seen(path, sha256, outcome, at) VALUES (?,?,'accepted',?)", (rel, sha, now))
+            self._mark_seen(db, rel, sha, "accepted", now)
             Catalog.queue_log(db, AUDIT, f"intake:{rel}:{sha}", who="system", what="recording.accepted",
                               why="signature, ciphertext and plaintext SHA-256 verified",
                               details={"recording": rec_id, "station": body["station"], "tag": fields["tag"],
@@ -322,8 +340,7 @@ class Intake:
         if sha in known or fields["tag_revision"] <= current_rev:
             # The same or an older revision (arrived late): nothing to change.
             with self.cat.tx() as db:
-                db.execute("INSERT OR IGNORE INTO seen(path, sha256, outcome, at) VALUES (?,?,'stale',?)",
-                           (rel, sha, now))
+                self._mark_seen(db, rel, sha, "stale", now)
             return False
         if body.get("supersedes") not in known:
             raise Rejected(f"re-issued manifest for {rec_id} does not supersede an accepted revision")
@@ -335,7 +352,7 @@ class Intake:
                         days, until, rec_id))
             db.execute("INSERT INTO manifests(recording_id, sha256, tag_revision, document, accepted_at) "
                        "VALUES (?,?,?,?,?)", (rec_id, sha, fields["tag_revision"], data, now))
-            db.execute("INSERT INTO seen(path, sha256, outcome, at) VALUES (?,?,'retagged',?)", (rel, sha, now))
+            self._mark_seen(db, rel, sha, "retagged", now)
             Catalog.queue_log(db, AUDIT, f"intake:{rel}:{sha}", who="system", what="recording.retagged",
                               why="re-issued manifest verified",
                               details={"recording": rec_id, "tag": fields["tag"],
@@ -363,7 +380,7 @@ class Intake:
                         seg.first_ts, seg.last_ts, path.relative_to(self.inbox).as_posix(), rel, now))
             db.executemany("INSERT OR IGNORE INTO audit_offloads(station, recording_id, seq, ts, segment_sha256) "
                            "VALUES (?,?,?,?,?)", [(station, r, s, t, seg.sha256) for r, s, t in seg.offloads])
-            db.execute("INSERT INTO seen(path, sha256, outcome, at) VALUES (?,?,'segment',?)", (rel, sha, now))
+            self._mark_seen(db, rel, sha, "segment", now)
             Catalog.queue_log(db, AUDIT, f"intake:{rel}:{sha}", who="system", what="audit_segment.accepted",
                               details={"station": station, "first_seq": seg.first_seq, "last_seq": seg.last_seq,
                                        "sha256": seg.sha256})
@@ -380,7 +397,7 @@ class Intake:
             db.execute("INSERT INTO quarantine(id, station, recording_id, manifest_path, files_json, folder, reason, "
                        "at, state, restore_manifest) VALUES (?,?,?,?,?,?,?,?,'moving',?)",
                        (qid, station, rec_id, rel, json.dumps(files), folder, reason, now, restore))
-            db.execute("INSERT INTO seen(path, sha256, outcome, at) VALUES (?,?,'quarantined',?)", (rel, sha, now))
+            self._mark_seen(db, rel, sha, "quarantined", now)
             self.cat.alert(db, "quarantine", rel, reason, now)
             Catalog.queue_log(db, AUDIT, f"quarantine:{rel}:{sha}", who="system", what="delivery.quarantined",
                               why=reason, result="quarantined",

@@ -61,13 +61,25 @@ def _copy(template: Path, dest: Path) -> Path:
     return dest / "vault.yaml"
 
 
-def _run(cfg: Path, *args: str, crash: str | None = None, kill_after: float | None = None) -> int:
+def _audit_lines(cfg: Path) -> int:
+    path = cfg.parent / "state" / "vault-audit.log"
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def _run(cfg: Path, *args: str, crash: str | None = None, kill_after: float | None = None,
+         kill_after_lines: int | None = None) -> int:
     env = {**os.environ}
     env.pop("BODYDOCK_VAULT_CRASH_AT", None)
     if crash:
         env["BODYDOCK_VAULT_CRASH_AT"] = crash
     proc = subprocess.Popen([sys.executable, "-m", "vault.cli", "--config", str(cfg), *args], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if kill_after_lines is not None:
+        # Wait until the work is under way (the log has grown), then kill a random moment later.
+        start = _audit_lines(cfg)
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and _audit_lines(cfg) < start + kill_after_lines and time.monotonic() < deadline:
+            time.sleep(0.002)
     if kill_after is not None:
         time.sleep(kill_after)
         if proc.poll() is None:
@@ -131,8 +143,8 @@ def test_intake_killed_from_outside_at_random_moments(template: Path, reference:
     for n in range(4):
         cfg = _copy(template, tmp_path / f"run{n}")
         # Two kills in a row, then a clean run.
-        rcs.append(_run(cfg, "intake", "--once", kill_after=rng.uniform(0.2, 0.9)))
-        rcs.append(_run(cfg, "intake", "--once", kill_after=rng.uniform(0.2, 0.9)))
+        rcs.append(_run(cfg, "intake", "--once", kill_after_lines=rng.randint(1, 6), kill_after=rng.uniform(0, 0.03)))
+        rcs.append(_run(cfg, "intake", "--once", kill_after_lines=1, kill_after=rng.uniform(0, 0.03)))
         _run(cfg, "intake", "--once")
         assert _state(cfg) == reference
     assert -signal.SIGKILL in rcs  # at least one kill landed while intake was running
@@ -162,7 +174,7 @@ def test_sweep_killed_at_random_points_then_rerun(template: Path, tmp_path: Path
         rc = _run(cfg, "retention", "--batch-size", "3", crash=f"{point}@{nth}")
         assert rc == -signal.SIGKILL, (point, nth, rc)
         if n % 2:
-            _run(cfg, "retention", "--batch-size", "3", kill_after=rng.uniform(0.2, 0.6))
+            _run(cfg, "retention", "--batch-size", "3", kill_after_lines=1, kill_after=rng.uniform(0, 0.02))
         assert _run(cfg, "retention", "--batch-size", "3") == 0
         got = _state(cfg)
         # Deletion times differ from run to run; what was deleted, and how often, must not.
