@@ -9,6 +9,7 @@ deliberately does not do. Markdown always; PDF when headless Chromium is install
 from __future__ import annotations
 
 import html
+import re
 import shutil
 import subprocess
 import tempfile
@@ -100,16 +101,58 @@ def render_markdown(vault: VaultConfig, docks: list[StationConfig]) -> str:
     return "\n".join(out)
 
 
+def _inline(text: str) -> str:
+    out = html.escape(text)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+
+
+def _html(markdown: str) -> str:
+    """The small Markdown subset render_markdown writes: headings, lists, tables, paragraphs."""
+    parts: list[str] = []
+    in_list = in_table = False
+    for line in markdown.splitlines():
+        if in_list and not line.startswith(("- ", "1. ", "2. ", "3. ", "4. ", "5. ")):
+            parts.append("</ul>")
+            in_list = False
+        if in_table and not line.startswith("|"):
+            parts.append("</table>")
+            in_table = False
+        if line.startswith("## "):
+            parts.append(f"<h2>{_inline(line[3:])}</h2>")
+        elif line.startswith("# "):
+            parts.append(f"<h1>{_inline(line[2:])}</h1>")
+        elif line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if all(set(c) <= {"-", " "} for c in cells):
+                continue
+            if not in_table:
+                parts.append("<table>")
+                in_table = True
+            parts.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells) + "</tr>")
+        elif line.startswith(("- ", "1. ", "2. ", "3. ", "4. ", "5. ")):
+            if not in_list:
+                parts.append("<ul>")
+                in_list = True
+            parts.append(f"<li>{_inline(line.split(' ', 1)[1])}</li>")
+        elif line:
+            parts.append(f"<p>{_inline(line)}</p>")
+    parts.append("</ul>" if in_list else "")
+    parts.append("</table>" if in_table else "")
+    return "".join(parts)
+
+
 def render_pdf(markdown: str, out: Path) -> bool:
     """PDF through headless Chromium, when installed; False when there is no renderer."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if browser is None:
         return False
-    body = "".join(f"<p>{html.escape(line)}</p>" if line else "" for line in markdown.splitlines())
+    body = _html(markdown)
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "dpia.html"
-        page.write_text(f"<!doctype html><meta charset='utf-8'><body style='font-family:sans-serif'>{body}",
-                        "utf-8")
+        page.write_text("<!doctype html><meta charset='utf-8'><style>body{font-family:sans-serif;font-size:10pt}"
+                        "table{border-collapse:collapse}td{border:1px solid #888;padding:3px 6px}</style>"
+                        f"<body>{body}", "utf-8")
         r = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", f"--print-to-pdf={out}",
                             page.as_uri()], capture_output=True, timeout=120, check=False)
     return r.returncode == 0 and out.exists()

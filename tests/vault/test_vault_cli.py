@@ -38,6 +38,11 @@ def test_dpia_from_dock_and_vault_config(tmp_path: Path, capsys: pytest.CaptureF
     for must in ("## 1. Data flow", "privacy_officer", "28 days", "no per-wearer statistics", "There is no appraisal",
                  "age v1", "/var/lib/bodydock-vault/access.log", "retention written into manifests: 28 days"):
         assert must in md, must
+    from vault.dpia import _html
+
+    page = _html(md)
+    assert "<h2>5. Roles and purposes</h2>" in page and "<td>privacy_officer" in page and "<li>" in page
+    assert "| ---" not in page
 
 
 def test_search_prints_rows_not_statistics_and_is_logged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
