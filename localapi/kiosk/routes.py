@@ -18,18 +18,19 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from bodydock.shift_runtime import ShiftRuntime
 from config.model import StationConfig
 from localapi.kiosk.backend import KioskBackend, StatusSource
 from localapi.kiosk.codes import KioskRefusal
 from localapi.kiosk.notices import Notice
+from station.shift import ShiftService
+from station.shift.roster import RosterKeeper
 
 POLL_S = 0.25  # offload progress has no events: poll the snapshot this often, send only changes
 HEARTBEAT_S = 5.0
@@ -178,12 +179,21 @@ def kiosk_routes(backend: KioskBackend) -> list[BaseRoute]:
     ]
 
 
+class ShiftHost(Protocol):
+    """What the kiosk routes need of the daemon's shift wiring (``bodydock.shift_runtime.ShiftRuntime``),
+    named here so the API does not import the wiring above it."""
+
+    shift: ShiftService
+    roster: RosterKeeper | None
+    badge_handler: Callable[[str], None] | None
+
+
 class KioskMount:
     """For ``start_health(local_routes=...)``: builds the backend once the health monitor exists
     and lets it take over the badge reader. ``close()`` before the HTTP servers stop ends the open
     event streams at once (uvicorn would otherwise wait for them, then cancel them noisily)."""
 
-    def __init__(self, cfg: StationConfig, runtime: ShiftRuntime) -> None:
+    def __init__(self, cfg: StationConfig, runtime: ShiftHost) -> None:
         self.cfg, self.runtime = cfg, runtime
         self.backend: KioskBackend | None = None
 
@@ -198,5 +208,5 @@ class KioskMount:
             self.backend.close()
 
 
-def kiosk_mount(cfg: StationConfig, runtime: ShiftRuntime) -> KioskMount:
+def kiosk_mount(cfg: StationConfig, runtime: ShiftHost) -> KioskMount:
     return KioskMount(cfg, runtime)
