@@ -29,6 +29,7 @@ import random
 import shutil
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -36,17 +37,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from station.crypto.agecrypt import AgeEncryptor
-from station.crypto.keys import generate_age_identity, generate_signing_key, load_signing_key, public_key_text
-from station.crypto.signed import sign_manifest
-from station.timeutil import iso
-from vault import agedecrypt
-from vault.catalog import SCHEMA, open_catalog
-from vault.config import parse_config
-from vault.intake import Intake, load_identities
-from vault.retention import sweep
-from vault.search import Query, explain, search
-from vault.trust import add_station
+# Run as a script, this file's folder comes first on sys.path and this file would shadow the
+# vault package it measures; the repository root goes first instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent), *(p for p in sys.path if Path(p or ".").resolve() != _HERE)]
+
+from station.crypto.agecrypt import AgeEncryptor  # noqa: E402
+from station.crypto.keys import generate_age_identity, generate_signing_key, load_signing_key, public_key_text  # noqa: E402
+from station.crypto.signed import sign_manifest  # noqa: E402
+from station.timeutil import iso  # noqa: E402
+from vault import agedecrypt  # noqa: E402
+from vault.catalog import SCHEMA, open_catalog  # noqa: E402
+from vault.config import parse_config  # noqa: E402
+from vault.intake import Intake, load_identities  # noqa: E402
+from vault.retention import sweep  # noqa: E402
+from vault.search import Query, explain, search  # noqa: E402
+from vault.trust import add_station  # noqa: E402
 
 STATION = "bench-dock"
 
