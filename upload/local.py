@@ -9,7 +9,14 @@ from pathlib import Path
 
 from station.crashpoints import crash_point
 from station.crypto.hashing import sha256_file
-from station.outbox.target import DeliveryItem, Pacer, VaultError, VaultReceipt, VaultTarget
+from station.outbox.target import (
+    DeliveryItem,
+    Pacer,
+    VaultError,
+    VaultReceipt,
+    VaultTarget,
+    confirmed_payload_missing,
+)
 from station.storage.store import fsync_dir
 from upload.layout import relative_dir
 
@@ -53,6 +60,9 @@ class LocalDirTarget(VaultTarget):
             already = payload.exists() and payload.stat().st_size == item.payload_size
             if already and sha256_file(payload) == item.payload_sha256:
                 sha = item.payload_sha256
+            elif item.payload_confirmed:
+                found = "it is missing" if not payload.exists() else "it holds something else"
+                raise confirmed_payload_missing(item, self.description, found)
             else:
                 already = False
                 sha = self._put(item.payload_path, payload, pacer)

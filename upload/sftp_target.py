@@ -28,7 +28,15 @@ import paramiko
 
 from config.model import SftpConfig
 from station.crashpoints import crash_point
-from station.outbox.target import DeliveryItem, Pacer, VaultAlert, VaultError, VaultReceipt, VaultTarget
+from station.outbox.target import (
+    DeliveryItem,
+    Pacer,
+    VaultAlert,
+    VaultError,
+    VaultReceipt,
+    VaultTarget,
+    confirmed_payload_missing,
+)
 from upload.aead import StallError
 from upload.hostkey import HostKeyConfigError, PinnedHostKey
 from upload.layout import relative_dir
@@ -249,6 +257,15 @@ class _Delivery:
         manifest_written = self._write_manifest(manifest_open.result())
         handle = payload_open.result()
         present = self._complete_in_vault(final_attrs)
+        if not present and item.payload_confirmed:
+            s.close_async(handle, self.partial).result()
+            if partial_attrs is None:
+                s.remove(self.partial)
+            for pending in manifest_written:
+                pending.result()
+            s.remove(self.manifest_partial)
+            found = "it is missing" if final_attrs is None else "it holds something else"
+            raise confirmed_payload_missing(item, self.final, found)
         if present:
             closed = s.close_async(handle, self.partial)
             if partial_attrs is None:  # we just created it

@@ -390,6 +390,7 @@ def offload_camera(job: OffloadJob) -> OffloadResult:
             device_sha256=rec.device_sha256, wearer_id=job.camera.wearer_id, slot_id=job.slot_id,
         )
         rows.append((rec, row))
+    rows = [(rec, _settle_confirmed(job, row)) for rec, row in rows]
     todo = [(rec, row) for rec, row in rows if not _already_safe(row)]
     p = job.progress
     p.recordings_total = len(rows)
@@ -413,8 +414,38 @@ def offload_camera(job: OffloadJob) -> OffloadResult:
 
 
 def _already_safe(row: RecordingRow) -> bool:
+    if row.vault_status == VaultStatus.CONFIRMED.value:
+        # The vault holds a verified copy: copying again would race the outbox freeing the store
+        # and could send the vault a second, different ciphertext.
+        return True
     if row.status != RecStatus.VERIFIED.value:
         return False
     if row.local_state == LocalState.PRESENT.value:
         return row.store_path is not None and Path(row.store_path).exists()
     return row.vault_status == VaultStatus.CONFIRMED.value
+
+
+def _settle_confirmed(job: OffloadJob, row: RecordingRow) -> RecordingRow:
+    """Mend a confirmed recording that a re-copy raced with the outbox before this was fixed.
+
+    Such a row says ``stored`` although the vault confirmed a verified copy; left alone, it keeps
+    its camera from ever being wiped. The vault's receipt is the truth about what it holds.
+    """
+    if row.vault_status != VaultStatus.CONFIRMED.value or row.status == RecStatus.VERIFIED.value:
+        return row
+    receipt = job.journal.vault_receipt(row.id)
+    if receipt is None:
+        return row
+    present = bool(row.store_path) and Path(str(row.store_path)).exists()
+    job.journal.update_recording(
+        row.id, status=RecStatus.VERIFIED.value, stored_sha256=str(receipt["sha256"]), stored_size=int(receipt["size"]),
+        local_state=LocalState.PRESENT.value if present else LocalState.DELETED.value, error=None,
+    )
+    log.warning("slot %s: %s was confirmed by the vault but journaled %r; restored from the vault's receipt",
+                job.slot_id, row.id, row.status)
+    job.audit.append(who=SYSTEM, what="recording.repaired", why="the vault confirmed it; a later copy was interrupted",
+                     device=job.camera.serial, result="verified",
+                     details={"recording": row.id, "was": row.status, "vault_sha256": receipt["sha256"]})
+    fixed = job.journal.recording(row.id)
+    assert fixed is not None
+    return fixed

@@ -52,11 +52,12 @@ WipeResult = Wiped | NotSafeYet | UnknownFootage | WipeFault
 
 
 def copy_is_safe(row: RecordingRow, wipe_after: str) -> tuple[bool, str]:
+    if row.vault_status == VaultStatus.CONFIRMED.value:
+        # The vault holds a verified copy (only verified recordings are ever queued); the local
+        # copy may already be freed.
+        return True, ""
     if row.status != RecStatus.VERIFIED.value:
         return False, f"{row.source_key}: not verified ({row.status})"
-    if row.vault_status == VaultStatus.CONFIRMED.value:
-        # The vault holds it; the local copy may already be freed.
-        return True, ""
     if wipe_after == "vault_confirmed":
         return False, f"{row.source_key}: waiting for vault confirmation"
     if row.local_state != LocalState.PRESENT.value:

@@ -143,6 +143,7 @@ class Deliverer:
     def start(self) -> None:
         if self.segmenter is not None:
             self.segmenter.tidy()
+        self._tidy_freed()
         for n in range(max(1, self.policy.parallel)):
             t = threading.Thread(target=self._worker, args=(n,), name=f"deliverer-{n}", daemon=True)
             self._threads.append(t)
@@ -222,16 +223,20 @@ class Deliverer:
         assert row.store_path is not None and row.stored_sha256 is not None and row.stored_size is not None
         payload = Path(row.store_path)
         manifest = self.store.manifest_path(row.id)
+        # Back in the outbox after the vault confirmed it (a re-issued manifest): what the vault
+        # confirmed is the payload, whatever the store holds now.
+        receipt = self.journal.vault_receipt(row.id)
         return DeliveryItem(
             recording_id=row.id,
             station_id=self.station_id,
             started_at=parse_iso(row.started_at) if row.started_at else parse_iso(row.discovered_at),
             payload_path=payload,
-            payload_name=payload.name,
-            payload_sha256=row.stored_sha256,
-            payload_size=row.stored_size,
+            payload_name=Path(str(receipt["payload_path"])).name if receipt else payload.name,
+            payload_sha256=str(receipt["sha256"]) if receipt else row.stored_sha256,
+            payload_size=int(receipt["size"]) if receipt else row.stored_size,
             manifest_path=manifest,
             manifest_name=manifest.name,
+            payload_confirmed=receipt is not None,
         )
 
     def _run(self, job: _Job) -> None:
@@ -319,12 +324,27 @@ class Deliverer:
             self._free_local(row)
 
     def _free_local(self, row: RecordingRow) -> None:
-        # Only ever after the vault confirmed: the journal says so before the files go.
+        # Only ever after the vault confirmed, and journaled before the files go: a crash between
+        # the two leaves files that ``_tidy_freed`` removes, never a "present" copy that is gone
+        # (which an offload would copy again while this removes it).
+        self.journal.update_recording(row.id, local_state=LocalState.DELETED.value)
+        self.store.remove(*self._local_files(row))
+
+    def _local_files(self, row: RecordingRow) -> list[Path]:
         paths = [self.store.manifest_path(row.id)]
         if row.store_path:
             paths.insert(0, Path(row.store_path))
-        self.store.remove(*paths)
-        self.journal.update_recording(row.id, local_state=LocalState.DELETED.value)
+        return paths
+
+    def _tidy_freed(self) -> None:
+        """Remove what a crash left of local copies the journal already freed."""
+        for row in self.journal.recordings():
+            if row.local_state != LocalState.DELETED.value or row.vault_status != VaultStatus.CONFIRMED.value:
+                continue
+            left = [p for p in self._local_files(row) if p.exists()]
+            if left:
+                log.info("%s: removing %d local file(s) freed before a restart", row.id, len(left))
+                self.store.remove(*left)
 
     # --- status --------------------------------------------------------------------------
     def backlog(self) -> tuple[int, int, float | None]:

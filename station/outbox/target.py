@@ -23,6 +23,9 @@ class DeliveryItem:
     payload_size: int
     manifest_path: Path
     manifest_name: str
+    # The vault confirmed this payload before (e.g. the manifest is being re-sent after a retag):
+    # the target must never write the payload again, only check that the vault still holds it.
+    payload_confirmed: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +60,12 @@ class VaultError(Exception):
         self.alert = alert
 
 
+def confirmed_payload_missing(item: DeliveryItem, where: str, found: str) -> VaultError:
+    """The vault no longer holds the payload it confirmed: staff must look; the dock sends nothing over it."""
+    return VaultError(f"{where}: the vault confirmed {item.payload_name} as {item.payload_sha256} but now {found};"
+                      " a confirmed vault file is never replaced", permanent=True)
+
+
 class TransferPaused(VaultError):
     """The outbox asked the transfer to stop (time window closed, station stopping); resume later."""
 
@@ -75,6 +84,9 @@ class VaultTarget(abc.ABC):
     @abc.abstractmethod
     def deliver(self, item: DeliveryItem, pacer: Pacer | None = None) -> VaultReceipt:
         """Idempotent: a recording already complete in the vault is recognised, not sent again.
+
+        With ``item.payload_confirmed`` a payload the vault does not hold as ``payload_sha256``
+        is a ``VaultError``, never a reason to send (and so replace) it.
 
         Safe to call from several threads at once for different items.
         """

@@ -53,6 +53,27 @@ def test_wrong_size_copy_in_vault_is_replaced(tmp_path: Path, sftp_server: SftpS
     assert not r.already_present and sha256(payload) == item.payload_sha256
 
 
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_confirmed_payload_is_never_sent_again(tmp_path: Path, sftp_server: SftpServer, damage: str) -> None:
+    import dataclasses
+
+    target = sftp_target(sftp_server)
+    item = make_item(tmp_path, os.urandom(1024 * 1024))
+    target.deliver(item)
+    payload = vault_dir(sftp_server, item) / item.payload_name
+    if damage == "missing":
+        payload.unlink()
+    else:
+        payload.write_bytes(b"truncated")
+    try:
+        with pytest.raises(VaultError, match="never replaced"):
+            target.deliver(dataclasses.replace(item, payload_confirmed=True))
+    finally:
+        target.close()
+    assert (payload.read_bytes() == b"truncated") if damage == "truncated" else not payload.exists()
+    assert not list(payload.parent.glob("*.partial"))
+
+
 def test_readback_catches_same_size_damage(tmp_path: Path, sftp_server: SftpServer) -> None:
     target = sftp_target(sftp_server, confirm="readback")
     item = make_item(tmp_path, os.urandom(1024 * 1024))
