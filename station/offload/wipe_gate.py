@@ -16,7 +16,7 @@ from pathlib import Path
 from device_adapters.api import AdapterError, CameraAdapter, CameraInfo, RecordingInfo
 from station.crashpoints import crash_point
 from station.offload.ids import recording_id
-from station.storage.audit import SYSTEM, AuditLog
+from station.storage.audit import SYSTEM, AuditLog, iter_entries
 from station.storage.journal import CameraState, Journal, LocalState, RecStatus, VaultStatus
 from station.storage.recording_row import RecordingRow
 
@@ -87,6 +87,15 @@ def wipe_camera(
             unknown.append(rec.key)
             continue
         plan.append((rec, row))
+    # Rows still 'wiping' whose recording the camera no longer lists were removed before a
+    # restart, and no report has named them yet: this report does.
+    planned = {row.id for _, row in plan}
+    left = [row for row in journal.recordings_for_camera(camera.serial)
+            if row.camera_state == CameraState.WIPING.value and row.id not in planned]
+    earlier = [row.id for row in left]
+    if left and _already_reported(audit, camera.serial, earlier, since=min(row.updated_at for row in left)):
+        _mark_wiped(journal, earlier)
+        earlier = []
     if unknown:
         return UnknownFootage(tuple(unknown))
     findings = list(adapter.findings())
@@ -109,7 +118,9 @@ def wipe_camera(
                 return WipeFault(why)
             return NotSafeYet(why)
 
-    removed: list[str] = []
+    # Each row stays 'wiping' from just before its wipe until a report names it, so a restart
+    # anywhere in between still reports it (BIO 7.10.02: the report names everything removed).
+    removed: list[str] = list(earlier)
     method = "none"
     free_after: int | None = None
     for rec, row in plan:
@@ -121,9 +132,9 @@ def wipe_camera(
                 who=SYSTEM, what="camera.wipe", why="all recordings safe", device=camera.serial,
                 result="failed", details={"slot": slot_id, "error": str(exc), "removed": removed},
             )
+            _mark_wiped(journal, removed)
             return WipeFault(f"wipe failed: {exc}")
         method, free_after = outcome.method, outcome.free_bytes_after
-        journal.update_recording(row.id, camera_state=CameraState.WIPED.value)
         removed.append(row.id)
         crash_point("wipe.recording")
 
@@ -139,17 +150,38 @@ def wipe_camera(
         result="verified" if verified else "failed",
         details={
             "slot": slot_id,
-            "recordings_before": len(listing),
+            "recordings_before": len(listing) + len(earlier),
             "recordings_after": len(after),
             "removed": removed,
+            "removed_before_restart": earlier,
             "still_present": still_there,
             "free_bytes_after": free_after,
             "method": method,
         },
     )
+    crash_point("wipe.reported")
+    gone = set(removed) - {row.id for rec, row in plan if rec.key in still_there}
+    _mark_wiped(journal, [rid for rid in removed if rid in gone])
     if not verified:
         return WipeFault(f"wipe did not remove {len(still_there)} recording(s)")
     if after:
         # New footage appeared (cannot happen while docked, but never assume): offload it.
         return UnknownFootage(tuple(r.key for r in after))
     return Wiped(removed=len(removed), free_bytes_after=free_after)
+
+
+def _mark_wiped(journal: Journal, ids: list[str]) -> None:
+    for rid in ids:
+        journal.update_recording(rid, camera_state=CameraState.WIPED.value)
+
+
+def _already_reported(audit: AuditLog, serial: str, ids: list[str], *, since: str) -> bool:
+    """Did a report since these rows went 'wiping' name them before the station died (between
+    the report and the journal)? Only asked after such a restart, so reading the log back is rare.
+    """
+    want = set(ids)
+    reported: set[str] = set()
+    for _n, entry in iter_entries(audit.path):
+        if entry.get("what") == "camera.wipe" and entry.get("device") == serial and str(entry.get("ts")) >= since:
+            reported.update(entry.get("details", {}).get("removed", []))
+    return want <= reported
