@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -19,6 +20,8 @@ from typing import Any
 
 from station.crypto.canonical import canonical_json
 from station.timeutil import iso, utcnow
+
+log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 
@@ -44,19 +47,78 @@ def _entry_hash(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(dict(body))).hexdigest()
 
 
-class AuditLog:
-    """Thread-safe appender. ``anchor`` persists (seq, hash) of the newest entry elsewhere."""
+def _seq_hash(obj: Mapping[str, Any]) -> tuple[int, str]:
+    return int(obj["seq"]), str(obj["hash"])
 
-    def __init__(self, path: Path, anchor: Callable[[int, str], None] | None = None) -> None:
+
+def _tail_problem(tail: bytes, seq: int, head: str, anchored: tuple[int, str] | None) -> str | None:
+    """Why the bytes after the last newline are not the next entry, or None when they are."""
+    try:
+        obj = json.loads(tail)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return "incomplete"
+    if not isinstance(obj, dict) or "hash" not in obj:
+        return "not an entry"
+    body = {k: v for k, v in obj.items() if k != "hash"}
+    if _entry_hash(body) != obj["hash"]:
+        return "content does not match its hash"
+    if obj.get("seq") != seq + 1 or obj.get("prev") != head:
+        return "does not chain to the entry before it"
+    if anchored is not None and anchored[0] == seq + 1 and anchored[1] != obj["hash"]:
+        return "differs from the entry the journal anchored"
+    return None
+
+
+def write_fsynced(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TailRepair:
+    """What opening the log found after a crash at its very end, and what was done about it."""
+
+    recovered: bool  # True: a complete entry lacked only its newline, which was restored
+    seq: int  # the entry's sequence number (the one the torn bytes would have had)
+    anchored: bool  # the journal had anchored this entry: it was acknowledged to the station
+    aside: Path | None  # where torn bytes were set aside
+    size: int
+    reason: str
+
+    def describe(self) -> str:
+        if self.recovered:
+            return f"audit entry {self.seq} was complete but lacked its final newline; recovered"
+        what = "an entry the journal had anchored" if self.anchored else "a write that never completed"
+        return f"torn audit entry {self.seq} ({what}: {self.reason}); {self.size} bytes set aside in {self.aside}"
+
+
+class AuditLog:
+    """Thread-safe appender. ``anchor`` persists (seq, hash) of the newest entry elsewhere;
+    ``anchored`` is what it last persisted, to judge an incomplete last line on opening."""
+
+    def __init__(self, path: Path, anchor: Callable[[int, str], None] | None = None,
+                 anchored: tuple[int, str] | None = None) -> None:
         self.path = path
         self._anchor = anchor
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._seq, self._head = self._recover_tail()
+        self.tail_repair: TailRepair | None = None
+        self._seq, self._head = self._recover_tail(anchored)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         self._fd = fd
+        repair = self.tail_repair
+        if repair is not None:
+            log.warning("%s: %s", path, repair.describe())
+            self.append(who=SYSTEM, what="audit.tail_recovered" if repair.recovered else "audit.tail_set_aside",
+                        why=repair.describe(), device=path.name, result="recovered" if repair.recovered else "torn",
+                        details={"seq": repair.seq, "anchored": repair.anchored, "bytes": repair.size,
+                                 "aside": repair.aside.name if repair.aside else None, "reason": repair.reason})
 
-    def _recover_tail(self) -> tuple[int, str]:
+    def _recover_tail(self, anchored: tuple[int, str] | None) -> tuple[int, str]:
         if not self.path.exists() or self.path.stat().st_size == 0:
             return 0, GENESIS
         last_good: bytes | None = None
@@ -66,20 +128,38 @@ class AuditLog:
                 if line.endswith(b"\n"):
                     last_good = line
                     good_end = fh.tell()
+        seq, head = (0, GENESIS) if last_good is None else _seq_hash(json.loads(last_good))
         size = self.path.stat().st_size
-        if good_end != size:
-            # A torn final line: the write that produced it never completed, so it was never
-            # acknowledged to anyone. Keep its bytes aside for the record, then drop it.
-            torn = self.path.read_bytes()[good_end:]
-            aside = self.path.with_name(f"{self.path.name}.torn-{good_end}")
-            aside.write_bytes(torn)
-            with self.path.open("r+b") as fh:
-                fh.truncate(good_end)
+        if good_end == size:
+            return seq, head
+        with self.path.open("rb") as fh:
+            fh.seek(good_end)
+            tail = fh.read()
+        is_anchored = anchored is not None and anchored[0] == seq + 1
+        problem = _tail_problem(tail, seq, head, anchored)
+        if problem is None:
+            # Complete, hash-valid, chained (and the anchored one, if anchored): only the newline
+            # was lost in the crash. Dropping it would let the next entry take its number.
+            with self.path.open("ab") as fh:
+                fh.write(b"\n")
+                fh.flush()
                 os.fsync(fh.fileno())
-        if last_good is None:
-            return 0, GENESIS
-        obj = json.loads(last_good)
-        return int(obj["seq"]), str(obj["hash"])
+            obj = json.loads(tail)
+            self.tail_repair = TailRepair(recovered=True, seq=seq + 1, anchored=is_anchored, aside=None,
+                                          size=len(tail), reason="complete entry")
+            return _seq_hash(obj)
+        # Truly torn: the write never completed. Keep its bytes aside for the record, then drop it.
+        aside = self.path.with_name(f"{self.path.name}.torn-{good_end}")
+        n = 1
+        while aside.exists():
+            aside, n = self.path.with_name(f"{self.path.name}.torn-{good_end}.{n}"), n + 1
+        write_fsynced(aside, tail)
+        with self.path.open("r+b") as fh:
+            fh.truncate(good_end)
+            os.fsync(fh.fileno())
+        self.tail_repair = TailRepair(recovered=False, seq=seq + 1, anchored=is_anchored, aside=aside,
+                                      size=len(tail), reason=problem)
+        return seq, head
 
     @property
     def head(self) -> tuple[int, str]:

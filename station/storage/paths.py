@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from station.storage.audit import AuditLog
+from station.storage.audit import SYSTEM, AuditLog
 from station.storage.journal import Journal
 
 AUDIT_ANCHOR = "audit_head"
@@ -29,5 +29,18 @@ def read_anchor(journal: Journal) -> tuple[int, str] | None:
     return int(seq), digest
 
 
+# The alert staff see when opening the audit log found a crash's mark at its end.
+AUDIT_TAIL_ALERT = "audit-tail"
+
+
 def open_audit(journal: Journal, path: Path) -> AuditLog:
-    return AuditLog(path, anchor=lambda seq, digest: journal.set_meta(AUDIT_ANCHOR, f"{seq}:{digest}"))
+    audit = AuditLog(path, anchor=lambda seq, digest: journal.set_meta(AUDIT_ANCHOR, f"{seq}:{digest}"),
+                     anchored=read_anchor(journal))
+    repair = audit.tail_repair
+    if repair is not None:
+        # A lost anchored entry is lost evidence of what the station did; a recovered one is a notice.
+        severity = "critical" if repair.anchored and not repair.recovered else "warn"
+        if journal.raise_alert(AUDIT_TAIL_ALERT, severity, repair.describe()):
+            audit.append(who=SYSTEM, what="alert.raised", why=repair.describe(), device=AUDIT_TAIL_ALERT,
+                         result=severity)
+    return audit

@@ -1,9 +1,12 @@
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
 from station.storage.audit import AuditLog, verify_chain
+from station.storage.journal import Journal
+from station.storage.paths import AUDIT_TAIL_ALERT, open_audit, read_anchor
 
 
 def make_log(path: Path, n: int = 5) -> tuple[int, str]:
@@ -75,9 +78,66 @@ def test_torn_last_line_is_set_aside_on_reopen(tmp_path: Path) -> None:
     log = AuditLog(p)
     e = log.append(who="system", what="after-crash")
     log.close()
-    assert e.seq == 4
+    assert e.seq == 5  # 4 is the notice that bytes were set aside
     assert verify_chain(p).ok
     assert list(tmp_path.glob("audit.log.torn-*"))
+    notice = json.loads(_lines(p)[3])
+    assert notice["what"] == "audit.tail_set_aside" and notice["details"]["anchored"] is False
+
+
+def _journaled_log(tmp_path: Path, n: int) -> tuple[Journal, Path]:
+    journal = Journal(tmp_path / "journal.sqlite")
+    audit = open_audit(journal, tmp_path / "audit.log")
+    for i in range(n):
+        audit.append(who=f"BOA-{i}", what="camera.docked", device=f"BWC-{i}")
+    audit.close()
+    return journal, tmp_path / "audit.log"
+
+
+def test_intact_last_entry_without_its_newline_is_recovered_and_said(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    journal, p = _journaled_log(tmp_path, 3)
+    whole = p.read_bytes()
+    p.write_bytes(whole[:-1])  # a crash between the write and its newline; the journal anchored entry 3
+    assert read_anchor(journal) is not None and read_anchor(journal)[0] == 3  # type: ignore[index]
+    with caplog.at_level(logging.WARNING):
+        audit = open_audit(journal, p)
+    assert audit.head[0] >= 4 and p.read_bytes().startswith(whole)  # entry 3 kept, byte for byte
+    audit.append(who="system", what="after-crash")
+    audit.close()
+    entries = [json.loads(x) for x in p.read_text().splitlines()]
+    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+    assert entries[2]["who"] == "BOA-2" and entries[3]["what"] == "audit.tail_recovered"
+    assert verify_chain(p, read_anchor(journal)).ok
+    assert not list(tmp_path.glob("audit.log.torn-*"))
+    assert "recovered" in caplog.text
+    alerts = {a.key: a for a in journal.open_alerts()}
+    assert alerts[AUDIT_TAIL_ALERT].severity == "warn"
+
+
+def test_torn_anchored_entry_is_set_aside_with_a_critical_alert(tmp_path: Path) -> None:
+    journal, p = _journaled_log(tmp_path, 3)
+    whole = p.read_bytes()
+    p.write_bytes(whole[:-20])  # entry 3 is really torn, though the journal anchored it
+    audit = open_audit(journal, p)
+    audit.close()
+    entries = [json.loads(x) for x in p.read_text().splitlines()]
+    assert entries[2]["what"] == "audit.tail_set_aside" and entries[2]["details"]["anchored"] is True
+    (aside,) = tmp_path.glob("audit.log.torn-*")
+    third = whole.splitlines(keepends=True)[2]
+    assert aside.read_bytes() == third[: len(third) - 20]  # the torn bytes, kept for the record
+    alerts = {a.key: a for a in journal.open_alerts()}
+    assert alerts[AUDIT_TAIL_ALERT].severity == "critical" and "anchored" in alerts[AUDIT_TAIL_ALERT].message
+
+
+def test_a_complete_entry_that_does_not_chain_is_not_recovered(tmp_path: Path) -> None:
+    journal, p = _journaled_log(tmp_path, 3)
+    lines = _lines(p)
+    p.write_text("".join(lines[:2]) + lines[2].replace("BOA-2", "BOA-7").rstrip("\n"))
+    audit = open_audit(journal, p)
+    audit.close()
+    (aside,) = tmp_path.glob("audit.log.torn-*")
+    assert b"BOA-7" in aside.read_bytes() and b"BOA-7" not in p.read_bytes()
 
 
 @pytest.mark.parametrize("bad", [b"not json\n"])
