@@ -63,9 +63,10 @@ class KeyFacts:
 @dataclass(frozen=True)
 class AuditFacts:
     ok: bool
-    entries: int
+    entries: int  # entries the last chain check read
     problem: str
     checked_at: datetime
+    entries_now: int | None = None  # entries the log holds now (the journal's anchor), read at each gathering
 
 
 @dataclass(frozen=True)

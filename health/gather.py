@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -199,6 +199,11 @@ class Gatherer:
         alerts: list[AlertRow] = (station.alerts.open() if station is not None
                                   else _guard("alerts", self.reader.open_alerts, []))
         integrity = self._integrity(force_integrity)
+        audit = integrity.audit
+        if audit is not None:
+            # The chain check is hourly; the anchor (the newest entry's number) is cheap to read now.
+            anchor = _guard("audit anchor", self.reader.anchor, None)
+            audit = replace(audit, entries_now=anchor[0] if anchor else None)
         return Facts(
             at=now,
             live=station is not None,
@@ -213,7 +218,7 @@ class Gatherer:
             memory=read_memory(self.probes.meminfo),
             adapters=tuple(adapters),
             keys=key_facts(cfg),
-            audit=integrity.audit,
+            audit=audit,
             journal=integrity.journal,
             core_loop_age_s=time.monotonic() - station.last_loop if station is not None else None,
             totals=totals,

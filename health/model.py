@@ -6,6 +6,8 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from health import texts
+
 Fact = float | int | str | bool | None
 
 
@@ -33,19 +35,37 @@ def worst(statuses: Iterable[Status]) -> Status:
 @dataclass(frozen=True)
 class CheckResult:
     name: str  # stable identifier: metric label, alert key, API field
-    title: str  # short English label; the kiosk translates by ``name``
+    title: str  # short English label (``health.texts.title`` has it per language)
     status: Status
-    summary: str  # what is the case (what is wrong, when it is not ok)
+    summary: str  # what is the case (what is wrong, when it is not ok), English, from ``code``
     action: str = ""  # what staff should do; empty when nothing is needed
     facts: Mapping[str, Fact] = field(default_factory=dict)
+    # What the summary and action say, as data: ``health.texts`` renders them per language.
+    code: str = ""
+    params: Mapping[str, Fact] = field(default_factory=dict)
+    items: tuple[Mapping[str, Fact], ...] = ()  # one per listed thing (a stuck slot, a worn battery)
+
+    def text(self, lang: str) -> tuple[str, str]:
+        """(summary, action) in ``lang``; the English fields as written when there is no code."""
+        if not self.code:
+            return self.summary, self.action
+        return texts.render(self.code, self.params, self.items, lang)
 
 
-def ok(name: str, title: str, summary: str, **facts: Fact) -> CheckResult:
-    return CheckResult(name, title, Status.OK, summary, "", facts)
+def result(name: str, status: Status, code: str, params: Mapping[str, Fact] | None = None, *,
+           items: Iterable[Mapping[str, Fact]] = (), facts: Mapping[str, Fact] | None = None) -> CheckResult:
+    """A result from its code and params; the English summary and action come from the table."""
+    params, items = dict(params or {}), tuple(items)
+    summary, action = texts.render(code, params, items, "en")
+    return CheckResult(name, texts.title(name), status, summary, action, dict(facts or {}), code, params, items)
 
 
-def unknown(name: str, title: str, summary: str, action: str = "", **facts: Fact) -> CheckResult:
-    return CheckResult(name, title, Status.UNKNOWN, summary, action, facts)
+def ok(name: str, code: str, params: Mapping[str, Fact] | None = None, /, **facts: Fact) -> CheckResult:
+    return result(name, Status.OK, code, params, facts=facts)
+
+
+def unknown(name: str, code: str, params: Mapping[str, Fact] | None = None, /, **facts: Fact) -> CheckResult:
+    return result(name, Status.UNKNOWN, code, params, facts=facts)
 
 
 def graded(value: float, warn: float | None, critical: float | None, *, lower_is_worse: bool = False) -> Status:

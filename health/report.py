@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from health import fmt
+from health import fmt, texts
 from health.facts import Facts, SlotFacts
 from health.model import CheckResult, Status, worst
 from station.storage.journal import AlertRow
@@ -36,8 +36,15 @@ class HealthReport:
 
 
 def _check_json(c: CheckResult) -> dict[str, Any]:
+    # code/params/items are the result as data; "text" is it in words per language, from the one
+    # table (health.texts), so the kiosk shows what the status page shows.
+    text = {}
+    for lang in texts.LANGUAGES:
+        summary, action = c.text(lang)
+        text[lang] = {"title": texts.title(c.name, lang), "summary": summary, "action": action}
     return {"name": c.name, "title": c.title, "status": c.status.value, "summary": c.summary, "action": c.action,
-            "facts": dict(c.facts)}
+            "facts": dict(c.facts), "code": c.code, "params": dict(c.params), "items": [dict(i) for i in c.items],
+            "text": text}
 
 
 def slot_json(s: SlotFacts, at: Any) -> dict[str, Any]:

@@ -50,7 +50,8 @@ def start_health(cfg: StationConfig, station: Station, probes: Probes | None = N
     try:
         # The kiosk's routes (localapi/kiosk/routes.py) exist on the local socket only.
         routes = local_routes(monitor) if local_routes is not None else ()
-        listeners.append((create_app(monitor, registry, timezone=tz, local=True, loop_age=loop_age, routes=routes),
+        listeners.append((create_app(monitor, registry, timezone=tz, language=cfg.station.language, local=True,
+                                     loop_age=loop_age, routes=routes),
                           bind_unix(cfg.api_socket)))
     except OSError as exc:
         log.error("local API socket %s: %s", cfg.api_socket, exc)
@@ -62,7 +63,8 @@ def start_health(cfg: StationConfig, station: Station, probes: Probes | None = N
     if http is not None:
         try:
             auth = Authenticator.from_config(http.auth)
-            listeners.append((create_app(monitor, registry, timezone=tz, auth=auth, loop_age=loop_age),
+            listeners.append((create_app(monitor, registry, timezone=tz, language=cfg.station.language, auth=auth,
+                                         loop_age=loop_age),
                               bind_tcp(http.host, http.port)))
         except (OSError, ValueError, KeyFileError) as exc:
             log.error("status page on %s:%s: %s", http.host, http.port, exc)

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from health.checks import CORE_STALL_S
 from health.page import render
 from health.report import HealthReport, alert_json, report_json
+from health.texts import LANGUAGES
 from localapi.auth import Authenticator, AuthMiddleware
 
 OPEN_PATHS = ("/healthz",)
@@ -61,6 +62,7 @@ def create_app(
     registry: CollectorRegistry,
     *,
     timezone: str = "Europe/Amsterdam",
+    language: str = "nl",
     auth: Authenticator | None = None,
     local: bool = False,
     loop_age: Callable[[], float | None] = lambda: None,
@@ -71,7 +73,9 @@ def create_app(
     public = not local
 
     async def page(request: Request) -> Response:
-        return HTMLResponse(render(source.report(), timezone))
+        # The station's language; ``?lang=en`` / ``?lang=nl`` for a reader who needs the other one.
+        asked = request.query_params.get("lang")
+        return HTMLResponse(render(source.report(), timezone, asked if asked in LANGUAGES else language))
 
     async def status(request: Request) -> Response:
         return JSONResponse(report_json(source.report(), public=public))

@@ -79,21 +79,34 @@ http:
         url = f"http://staff:{SECRET}@127.0.0.1:{port}/"
         assert http_get(f"http://127.0.0.1:{port}/").status == 401
 
+        # A Dutch station (the default language): the page is Dutch, check texts included.
         dom = chromium(tmp_path, "--dump-dom", url)
         html = dom.stdout.decode()
         assert dom.returncode == 0, dom.stderr.decode()[-2000:]
-        for words in ("Stadhuis, begane grond", "Camera batteries", "BWC-20533", "battery health 72%",
-                      "acknowledged", "J.d.B.", "Synchronised", "52 °C"):
+        assert '<html lang="nl">' in html
+        for words in ("Stadhuis, begane grond", "Camera-accu's", "BWC-20533", "accuconditie 72%", "bevestigd",
+                      "J.d.B.", "Loopt gelijk", "52 °C", "Open meldingen", "Storing in vak 3", "gereed",
+                      "tijden in Europe/Amsterdam"):
             assert words in html, words
-        assert "BOA-1042" not in html and "Vries" not in html and "Jan de Boer" not in html
+        for english in ("Camera batteries", "battery health 72%", "Synchronised", "Open alerts", "What to do"):
+            assert english not in html, english
+        # ?lang=en: the same page in English, for a reader who needs it.
+        dom_en = chromium(tmp_path, "--dump-dom", url + "?lang=en")
+        html_en = dom_en.stdout.decode()
+        assert '<html lang="en">' in html_en
+        for words in ("Camera batteries", "battery health 72%", "acknowledged", "Synchronised", "52 °C"):
+            assert words in html_en, words
+        for page in (html, html_en):
+            assert "BOA-1042" not in page and "Vries" not in page and "Jan de Boer" not in page
 
-        shot = tmp_path / "status-page.png"
-        r = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,1720", url)
-        assert r.returncode == 0 and shot.exists(), r.stderr.decode()[-2000:]
-        assert png_size(shot) == (1280, 1720)
-        assert shot.stat().st_size > 30_000  # a rendered page, not a blank or an error page
         keep = os.environ.get("BODYDOCK_SCREENSHOT_DIR")
-        if keep:
-            shutil.copy(shot, Path(keep) / "status-page.png")
+        for name, query in (("status-page.png", "?lang=en"), ("status-page-nl.png", "")):
+            shot = tmp_path / name
+            r = chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,1720", url + query)
+            assert r.returncode == 0 and shot.exists(), r.stderr.decode()[-2000:]
+            assert png_size(shot) == (1280, 1720)
+            assert shot.stat().st_size > 30_000  # a rendered page, not a blank or an error page
+            if keep:
+                shutil.copy(shot, Path(keep) / name)
     finally:
         svc.stop()

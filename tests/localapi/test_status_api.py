@@ -105,7 +105,13 @@ def test_status_api_page_and_privacy(served: tuple[StationEnv, Station, HealthSe
     assert page.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in page.headers["content-security-policy"]
     html = page.body.decode()
-    assert "<script" not in html and "Camera batteries" in html and "CAM-WORN" in html and "WARN" in html
+    # A Dutch station: the page is Dutch (the check texts too); ?lang=en gives the English one.
+    assert "<script" not in html and "Sleutelbestanden" in html and "CAM-WORN" in html and "LET OP" in html
+    assert '<html lang="nl">' in html and "accuconditie" in html
+    english = http_get(base + "/?lang=en", user="staff", password=SECRET).body.decode()
+    assert "Camera batteries" in english and "WARN" in english and '<html lang="en">' in english
+    assert checks["battery"]["code"] == "battery.worn" and checks["battery"]["items"][0]["serial"] == "CAM-WORN"
+    assert "accuconditie" in checks["battery"]["text"]["nl"]["summary"]
 
     metrics = http_get(base + "/metrics", user="staff", password=SECRET).body.decode()
     # No wearer anywhere on the LAN side: not the officer number, not the name.
