@@ -8,7 +8,6 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 from station import __version__
 
@@ -146,70 +145,6 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 1
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
-    """Check a manifest's signature and the SHA-256 of the (encrypted) footage next to it.
-
-    With ``--identity`` (the vault's age identity, which is never on a dock) the footage is also
-    decrypted and its plaintext SHA-256 compared with the manifest.
-    """
-    from station.crypto.hashing import age_plaintext_sha256, sha256_file
-    from station.crypto.signed import ManifestError, open_manifest
-
-    bad = 0
-    for path in args.paths:
-        manifest = path if path.name.endswith(".manifest.json") else path.with_name(
-            path.name.split(".")[0] + ".manifest.json")
-        try:
-            body = open_manifest(manifest.read_bytes())
-        except (OSError, ManifestError) as exc:
-            print(f"{manifest}: FAILED: {exc}")
-            bad += 1
-            continue
-        if body.get("kind") == "audit-segment":
-            bad += _verify_segment(manifest, body)
-            continue
-        payload = manifest.with_name(str(body["payload"]["file"]))
-        if not payload.exists():
-            print(f"{manifest}: signature OK (payload not present here)")
-            continue
-        cipher = sha256_file(payload)
-        if cipher != body["payload"]["sha256"]:
-            print(f"{payload}: FAILED: hashes to {cipher}, manifest says {body['payload']['sha256']}")
-            bad += 1
-            continue
-        if args.identity:
-            try:
-                plain = age_plaintext_sha256(payload, args.identity)
-            except OSError as exc:
-                print(f"{payload}: FAILED: {exc}")
-                bad += 1
-                continue
-            if plain != body["sha256"]:
-                print(f"{payload}: FAILED: plaintext hashes to {plain}, manifest says {body['sha256']}")
-                bad += 1
-                continue
-            print(f"{payload}: OK (signature, ciphertext and plaintext SHA-256)")
-        else:
-            print(f"{payload}: OK (signature and SHA-256)")
-    return 1 if bad else 0
-
-
-def _verify_segment(manifest: Path, body: dict[str, Any]) -> int:
-    """An audit segment's manifest: the signature (checked by the caller) and the segment's own SHA-256."""
-    from station.crypto.hashing import sha256_file
-
-    segment = manifest.with_name(str(body["file"]))
-    if not segment.exists():
-        print(f"{manifest}: signature OK (audit segment not present here)")
-        return 0
-    digest = sha256_file(segment)
-    if digest != body["sha256"]:
-        print(f"{segment}: FAILED: hashes to {digest}, manifest says {body['sha256']}")
-        return 1
-    print(f"{segment}: OK (signature and SHA-256) - audit entries {body['first_seq']}-{body['last_seq']}")
-    return 0
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     from bodydock.cli_status import cmd_status as status
 
@@ -269,10 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     av.add_argument("--log", type=Path, help="audit log file (default: from the config's state_dir)")
     av.set_defaults(fn=cmd_audit_verify)
 
-    ver = sub.add_parser("verify", help="verify manifests and the footage next to them")
-    ver.add_argument("paths", type=Path, nargs="+")
-    ver.add_argument("--identity", type=Path, help="vault age identity: also decrypt and check the plaintext")
-    ver.set_defaults(fn=cmd_verify)
+    from bodydock.cli_verify import add_parser as add_verify_parser
+
+    add_verify_parser(sub, DEFAULT_CONFIG)  # verify: manifests against pinned station keys
 
     from bodydock.cli_shift import add_parsers as add_shift_parsers
 

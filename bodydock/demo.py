@@ -28,7 +28,8 @@ from station.core.engine import SlotView, Station
 from station.core.release import ReleasePlan
 from station.crypto.hashing import age_plaintext_sha256, sha256_file
 from station.crypto.keys import generate_age_identity, generate_signing_key
-from station.crypto.signed import ManifestError, open_manifest
+from station.crypto.signed import ManifestError
+from station.crypto.trustfile import PinnedStations, load_trust_file
 from station.storage.audit import verify_chain
 from station.storage.journal import Journal
 from station.storage.paths import StatePaths, read_anchor
@@ -158,8 +159,13 @@ def run_demo(
     if not ok:
         print("DEMO FAILED: timed out before every camera was handled", file=out)
         return 1
-    rc = _check_and_summarise(cfg.vault.local_path, cfg.state_dir, plans, work / "vault-identity.txt", out)
     from station.crypto.keys import load_signing_key, public_key_text
+
+    # The station's key pinned, as the vault's trust store pins it: `bodydock verify --trust` takes this file.
+    trust = work / "trusted-stations.txt"
+    trust.write_text(f"{cfg.station.id} {public_key_text(load_signing_key(cfg.keys.signing_key))}\n")
+    rc = _check_and_summarise(cfg.vault.local_path, cfg.state_dir, plans, work / "vault-identity.txt", out,
+                              load_trust_file(trust))
     from vault.demo import intake_and_reconcile
 
     return rc or intake_and_reconcile(inbox=cfg.vault.local_path, identity=work / "vault-identity.txt",
@@ -238,12 +244,12 @@ def _decrypt_sha256(path: Path, identity: Path) -> str:
 
 
 def _check_and_summarise(vault: Path, state_dir: Path, plans: list[CameraPlan], identity: Path,
-                         out: TextIO) -> int:
+                         out: TextIO, pins: PinnedStations) -> int:
     problems: list[str] = []
     found: dict[tuple[str, str], str] = {}
     for mf in sorted(vault.rglob("*.manifest.json")):
         try:
-            body = open_manifest(mf.read_bytes())
+            body = pins.open_manifest(mf.read_bytes())
         except ManifestError as exc:
             problems.append(f"{mf}: {exc}")
             continue
@@ -290,7 +296,8 @@ def _check_and_summarise(vault: Path, state_dir: Path, plans: list[CameraPlan], 
     for r in [header, tuple("-" * w for w in widths), *rows]:
         print("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)), file=out)
     print(f"\nvault: {vault} ({len(found)} recordings encrypted to the vault key; every manifest signature"
-          " checked; every file decrypted with the stock age CLI and its SHA-256 compared)", file=out)
+          " checked against the station's pinned key; every file decrypted with the stock age CLI and its"
+          " SHA-256 compared)", file=out)
     print(f"audit log: {audit.entries} entries, chain {'intact' if audit.ok else 'BROKEN'}", file=out)
     if problems:
         print("\nDEMO FAILED:", file=out)

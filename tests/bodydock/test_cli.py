@@ -65,29 +65,30 @@ def test_audit_verify_passes_on_demo_log_and_fails_after_tampering(
 
 def test_verify_command_checks_vault_manifests(demo_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     _, work = demo_run
+    pin = ("--trust", str(work / "trusted-stations.txt"))  # the demo pins its station's key there
     manifests = sorted((work / "vault").rglob("*.manifest.json"))
-    r = bodydock("verify", *map(str, manifests))
+    r = bodydock("verify", *pin, *map(str, manifests))
     assert r.returncode == 0 and r.stdout.count("OK (signature and SHA-256)") == len(manifests)
-    with_identity = bodydock("verify", "--identity", str(work / "vault-identity.txt"), str(manifests[0]))
+    with_identity = bodydock("verify", *pin, "--identity", str(work / "vault-identity.txt"), str(manifests[0]))
     assert with_identity.returncode == 0 and "plaintext SHA-256" in with_identity.stdout
     payload = next((work / "vault").rglob("*.mp4.age"))
     data = bytearray(payload.read_bytes())
     data[len(data) // 2] ^= 0x01
     payload.write_bytes(bytes(data))
-    flipped = bodydock("verify", str(payload))
+    flipped = bodydock("verify", *pin, str(payload))
     assert flipped.returncode == 1 and "FAILED" in flipped.stdout
     raw = manifests[1].read_bytes()
     for offset in (len(raw) // 3, len(raw) - 20):  # one byte in the body, one in the signature
         flipped_mf = bytearray(raw)
         flipped_mf[offset] ^= 0x02
         manifests[1].write_bytes(bytes(flipped_mf))
-        assert bodydock("verify", str(manifests[1])).returncode == 1
+        assert bodydock("verify", *pin, str(manifests[1])).returncode == 1
     manifests[1].write_bytes(raw)
     mf = manifests[0]
     doc = json.loads(mf.read_bytes())
     doc["manifest"]["size"] += 1
     mf.write_text(json.dumps(doc))
-    assert bodydock("verify", str(mf)).returncode == 1
+    assert bodydock("verify", *pin, str(mf)).returncode == 1
 
 
 @pytest.mark.parametrize(
