@@ -366,6 +366,50 @@ def _adapters(data: Mapping[str, Any], base: Path) -> AdaptersConfig:
 
 # --- checks beyond the schema ------------------------------------------------------------------
 
+# The last word of an option name that holds a secret ("password", "api_key", "pin", ...).
+_SECRET_WORDS = frozenset({"password", "passwd", "passphrase", "secret", "token", "key", "apikey", "pin",
+                           "credential", "credentials", "pass", "pwd"})
+_FILE_WORDS = frozenset({"file", "path"})
+
+
+def _words(name: str) -> list[str]:
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)  # camelCase -> camel_Case
+    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
+
+
+def _adapter_secret_problems(options: Mapping[str, Any], *, check_files: bool) -> list[_Problem]:
+    """A secret never sits in the config: only a ``<name>_file`` with strict permissions may hold it.
+
+    Adapter options are free-form, so this goes by name, at any depth.
+    """
+    problems: list[_Problem] = []
+
+    def walk(value: Any, path: KeyPath) -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, (*path, str(k)))
+            return
+        if isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, (*path, i))
+            return
+        name = next((p for p in reversed(path) if isinstance(p, str)), "")
+        words = _words(name)
+        if not words or value is None or isinstance(value, bool) or value == "":
+            return  # "require_pin: true" is a setting, not a secret
+        if words[-1] in _SECRET_WORDS:
+            problems.append((path, f"an inline secret is refused: put it in a file readable only by the station "
+                                   f"(mode 0600) and give its path as {name}_file"))
+        elif words[-1] in _FILE_WORDS and len(words) > 1 and words[-2] in _SECRET_WORDS and check_files:
+            try:
+                check_secret_file(Path(str(value)))
+            except KeyFileError as exc:
+                problems.append((path, exc.reason))
+
+    for adapter, opts in options.items():
+        walk(opts, ("adapters", "options", adapter))
+    return problems
+
 
 def _shift_problems(cfg: StationConfig, *, check_files: bool) -> list[_Problem]:
     from station.crypto.keys import parse_public_key_text
@@ -458,6 +502,7 @@ def _semantic_problems(cfg: StationConfig, *, check_files: bool) -> list[_Proble
         problems.append((where, f"local API socket path {cfg.api_socket} is longer than {_MAX_SOCKET_PATH} bytes"))
 
     problems += _shift_problems(cfg, check_files=check_files)
+    problems += _adapter_secret_problems(cfg.adapters.options, check_files=check_files)
 
     if check_files:
         if cfg.health.http is not None:

@@ -36,6 +36,8 @@ def test_udev_dock_uhubctl_and_adapter_options(tmp_path: Path) -> None:
         "adapters:\n  call_timeout_s: 5\n  options:\n"
         "    vendor_usb: {password_file: secrets/cam.pw, camera_timezone: UTC}\n"
         "    mass_storage: {roots: [DCIM, VIDEO]}\n"))
+    (tmp_path / "secrets").mkdir(mode=0o700)
+    (tmp_path / "secrets" / "cam.pw").touch(mode=0o600)  # a secret file is checked like every key file
     cfg = load_config(env.config_path)
     assert cfg.dock.source == "udev" and cfg.dock.readiness_timeout_s == 2.5 and cfg.dock.debounce_ms == 100
     assert cfg.slots[1].uhubctl == HubPort("1-1", 2) and cfg.slots[1].usb_ports == ("1-1.2", "2-1.2")
