@@ -114,6 +114,7 @@ def build_station(
         slot_controllers=tuple((s.id, s.usb_ports[0].split("-")[0]) for s in cfg.slots),
         delivery=delivery_policy(cfg),
         release_timeout_s=cfg.checkout.release_timeout_s,
+        retention_days=p.retention_days,
     )
     station = Station(
         settings=settings,

@@ -72,6 +72,8 @@ class EngineSettings:
     delivery: DeliveryPolicy = field(default_factory=DeliveryPolicy)
     # A camera released for check-out but not taken within this time goes back to READY.
     release_timeout_s: float = 120.0
+    # policies.retention_days, written into each manifest for the vault to apply.
+    retention_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -445,7 +447,7 @@ class Station:
             station_id=self.settings.station_id, slot_id=sid, adapter=rt.adapter, camera=rt.info,
             verify_policy=self.settings.verify_policy, chunk_size=self.settings.chunk_size,
             progress=rt.progress, recipients=self.settings.recipients, probe_media=self.settings.probe_media,
-            store_readback=self.settings.store_readback,
+            store_readback=self.settings.store_readback, retention_days=self.settings.retention_days,
             cancelled=lambda: self._stop.is_set() or self._rt[sid].generation != gen,
         )
         controller = self._controller_sems.get(self._slot_controller.get(sid, ""), contextlib.nullcontext())

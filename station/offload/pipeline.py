@@ -30,7 +30,7 @@ from station.crypto.signed import sign_manifest
 from station.offload.directio import DirectWriter
 from station.offload.ids import recording_id
 from station.offload.probe import ProbeResult, StreamProbe
-from station.offload.tagging import manifest_tag_fields
+from station.offload.tagging import manifest_retention_fields, manifest_tag_fields
 from station.storage.audit import SYSTEM, AuditLog
 from station.storage.journal import Journal, LocalState, RecStatus, VaultStatus
 from station.storage.recording_row import RecordingRow
@@ -93,6 +93,8 @@ class OffloadJob:
     probe_media: bool = True
     store_readback: bool = False
     direct_io: bool = True
+    # policies.retention_days: written into each manifest as what the vault must apply (None: not written).
+    retention_days: int | None = None
     # Called after each recording is verified (the benchmark empties the store with it).
     on_verified: Callable[[str], None] | None = None
     # Called between chunks; returning True aborts (camera left, station stopping).
@@ -329,6 +331,7 @@ def _manifest(
         "probe": copy.probe.to_json(),
         "media_ok": copy.probe.media_ok,
         **tag,
+        **(manifest_retention_fields(tag, job.retention_days) if job.retention_days is not None else {}),
         "verification": checks,
         "custody": [
             {"event": "discovered", "at": row.discovered_at, "by": job.station_id},

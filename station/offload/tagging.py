@@ -90,3 +90,27 @@ def manifest_tag_fields(row: TagRow | None) -> dict[str, Any]:
         "tagged_by": row.tagged_by,
         "tagged_at": row.tagged_at,
     }
+
+
+class RetentionBasis(enum.StrEnum):
+    """Whose rule decides how long the vault keeps a recording."""
+
+    STATION_POLICY = "station-policy"  # policies.retention_days, counted from the recording's start
+    EVIDENCE_CASE = "evidence-case"  # kept until its case is closed (the vault knows when)
+    CONSENT = "consent"  # the learning consent record's term (the vault's learning rule)
+
+
+def manifest_retention_fields(tag_fields: dict[str, Any], policy_days: int) -> dict[str, Any]:
+    """What the vault must apply, per tag: ``retention_days`` (None where another rule decides)
+    and the basis, with the station's policy kept so a re-tag can recompute it."""
+    tag = tag_fields.get("tag")
+    details = tag_fields.get("tag_details") or {}
+    consent = details.get("consent") if isinstance(details, dict) else None
+    if tag == Tag.EVIDENCE:
+        basis, days = RetentionBasis.EVIDENCE_CASE, None
+    elif tag == Tag.LEARNING and isinstance(consent, dict) and consent.get("given"):
+        basis, days = RetentionBasis.CONSENT, None
+    else:
+        # Uncategorised, or learning without consent: kept no longer than anything else.
+        basis, days = RetentionBasis.STATION_POLICY, policy_days
+    return {"retention_days": days, "retention": {"basis": basis.value, "station_policy_days": policy_days}}

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from station.crashpoints import crash_point
 from station.crypto.signed import open_manifest, sign_manifest
-from station.offload.tagging import manifest_tag_fields
+from station.offload.tagging import manifest_retention_fields, manifest_tag_fields
 from station.storage.audit import SYSTEM, AuditLog
 from station.storage.journal import Journal, VaultStatus
 from station.storage.store import Store, write_durably
@@ -42,10 +42,12 @@ class ManifestReissuer:
         station_id: str,
         interval_s: float = 2.0,
         on_requeued: Any = None,
+        retention_days: int | None = None,
     ) -> None:
         self.journal, self.store, self.audit = journal, store, audit
         self.signing_key, self.station_id, self.interval_s = signing_key, station_id, interval_s
         self._on_requeued = on_requeued  # e.g. the outbox's kick
+        self.retention_days = retention_days
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -96,6 +98,10 @@ class ManifestReissuer:
         custody.append({"event": "retagged", "at": iso(utcnow()), "by": self.station_id, "actor": tag.tagged_by,
                         "tag_revision": tag.revision})
         body.update(manifest_tag_fields(tag))
+        # The retention follows the new tag; the station's policy as it was when offloaded unless given.
+        policy = self.retention_days or (body.get("retention") or {}).get("station_policy_days")
+        if isinstance(policy, int):
+            body.update(manifest_retention_fields(body, policy))
         body["custody"] = custody
         body["supersedes"] = hashlib.sha256(prev.document).hexdigest()
         document = sign_manifest(body, self.signing_key)
