@@ -33,7 +33,7 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     "ui": (),
     "kiosk_lab": ("ui", "bodydock", "station", "device_adapters", "config"),
     # The vault host runs none of the dock: only the shared crypto, time format, folder layout and config parsing.
-    "vault": ("station.crypto", "station.timeutil", "upload.layout", "config"),
+    "vault": ("station.crypto", "station.timeutil", "station.crashpoints", "upload.layout", "config"),
     "bodydock": PACKAGES,
     "bench": PACKAGES,
 }

@@ -24,11 +24,11 @@ from typing import BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from station.crashpoints import crash_point
 from station.timeutil import iso, utcnow
 from vault import agedecrypt
 from vault.catalog import ACCESS, Catalog, Recording
 from vault.config import PURPOSES, User, VaultConfig
-from vault.crashpoints import crash_point
 from vault.retention import recompute_case
 
 # Words that ask for footage to judge staff. None is a purpose; they get their own refusal text.

@@ -27,13 +27,13 @@ from typing import Any, BinaryIO
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from station.crashpoints import crash_point
 from station.crypto.keys import KeyFileError, parse_age_identity, read_secret_file
 from station.crypto.signed import ManifestError, open_manifest
 from station.timeutil import iso, parse_iso, utcnow
 from vault import agedecrypt
 from vault.catalog import AUDIT, Catalog
 from vault.config import VaultConfig
-from vault.crashpoints import crash_point
 from vault.retention import deadline
 from vault.segments import SEGMENT_KIND, SegmentError, check_segment
 from vault.trust import pinned_key

@@ -23,10 +23,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from station.crashpoints import crash_point
 from station.timeutil import iso, parse_iso, utcnow
 from vault.catalog import AUDIT, Catalog
 from vault.config import Retention
-from vault.crashpoints import crash_point
 
 BATCH = 2000
 

@@ -14,11 +14,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from station.crashpoints import crash_point
 from station.timeutil import iso, utcnow
 from vault.access import Refused, authorize_action, log_refusal
 from vault.catalog import ACCESS, Catalog
 from vault.config import VaultConfig
-from vault.crashpoints import crash_point
 
 
 def withdraw(cfg: VaultConfig, cat: Catalog, rec_id: str, *, consent_ref: str, user_name: str) -> dict[str, Any]:

@@ -69,9 +69,9 @@ def _audit_lines(cfg: Path) -> int:
 def _run(cfg: Path, *args: str, crash: str | None = None, kill_after: float | None = None,
          kill_after_lines: int | None = None) -> int:
     env = {**os.environ}
-    env.pop("BODYDOCK_VAULT_CRASH_AT", None)
+    env.pop("BODYDOCK_CRASH_AT", None)
     if crash:
-        env["BODYDOCK_VAULT_CRASH_AT"] = crash
+        env["BODYDOCK_CRASH_AT"] = crash
     proc = subprocess.Popen([sys.executable, "-m", "vault.cli", "--config", str(cfg), *args], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if kill_after_lines is not None:

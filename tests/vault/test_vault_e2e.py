@@ -114,7 +114,7 @@ def test_dock_to_vault_end_to_end(tmp_path: Path, docks: list[Dock], capsys: pyt
 
     # --- view with a purpose: the access is on disk before anything is decrypted ----------------------------
     vc = load_config(vcfg)
-    crash_env = {**os.environ, "BODYDOCK_VAULT_CRASH_AT": "view.logged"}
+    crash_env = {**os.environ, "BODYDOCK_CRASH_AT": "view.logged"}
     r = subprocess.run([sys.executable, "-m", "vault.cli", "--config", str(vcfg), "view", plain_id, "--purpose",
                         "complaint", "--case", "KL-2026-3", "--as", "handler", "--player", "true"],
                        cwd=ROOT, env=crash_env, capture_output=True)
