@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from station.crypto.canonical import canonical_json
+from station.crypto.canonical import canonical_json, canonical_json_v1
 from station.timeutil import iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,14 @@ def _entry_hash(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(dict(body))).hexdigest()
 
 
+def _hash_matches(body: Mapping[str, Any], claimed: object) -> bool:
+    """New entries hash their RFC 8785 form; entries written before it hashed Python's sorted-keys form (which
+    differs for numbers like 0.0): both are accepted, so an older log still verifies after an update."""
+    if _entry_hash(body) == claimed:
+        return True
+    return hashlib.sha256(canonical_json_v1(dict(body))).hexdigest() == claimed
+
+
 def _seq_hash(obj: Mapping[str, Any]) -> tuple[int, str]:
     return int(obj["seq"]), str(obj["hash"])
 
@@ -60,7 +68,7 @@ def _tail_problem(tail: bytes, seq: int, head: str, anchored: tuple[int, str] | 
     if not isinstance(obj, dict) or "hash" not in obj:
         return "not an entry"
     body = {k: v for k, v in obj.items() if k != "hash"}
-    if _entry_hash(body) != obj["hash"]:
+    if not _hash_matches(body, obj["hash"]):
         return "content does not match its hash"
     if obj.get("seq") != seq + 1 or obj.get("prev") != head:
         return "does not chain to the entry before it"
@@ -228,7 +236,7 @@ def verify_chain(path: Path, anchor: tuple[int, str] | None = None) -> VerifyRes
                 return VerifyResult(False, count, f"entry {n}: sequence {obj.get('seq')} after {seq}", n)
             if obj.get("prev") != prev:
                 return VerifyResult(False, count, f"entry {n}: does not chain to the entry before it", n)
-            if _entry_hash(obj) != claimed:
+            if not _hash_matches(obj, claimed):
                 return VerifyResult(False, count, f"entry {n}: content does not match its hash", n)
             prev, seq, count = str(claimed), int(obj["seq"]), count + 1
             recent = {k: v for k, v in recent.items() if k >= seq - 1}

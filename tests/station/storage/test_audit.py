@@ -1,10 +1,12 @@
+import hashlib
 import json
 import logging
 from pathlib import Path
 
 import pytest
 
-from station.storage.audit import AuditLog, verify_chain
+from station.crypto.canonical import canonical_json, canonical_json_v1
+from station.storage.audit import GENESIS, AuditLog, verify_chain
 from station.storage.journal import Journal
 from station.storage.paths import AUDIT_TAIL_ALERT, open_audit, read_anchor
 
@@ -28,6 +30,27 @@ def test_entries_have_who_what_when_why_device_result(tmp_path: Path) -> None:
     make_log(tmp_path / "audit.log", 1)
     entry = json.loads((tmp_path / "audit.log").read_text().splitlines()[0])
     assert {"who", "what", "ts", "why", "device", "result", "prev", "hash"} <= entry.keys()
+
+
+def test_a_log_hashed_before_rfc8785_still_verifies_and_grows(tmp_path: Path) -> None:
+    """Entries written by an earlier version hashed Python's sorted-keys JSON, which prints 0.0 as "0.0" where
+    RFC 8785 prints "0": such a log must verify after an update, and new entries chain onto it."""
+    path = tmp_path / "audit.log"
+    prev, lines = GENESIS, []
+    for seq in (1, 2):
+        body = {"seq": seq, "ts": "2026-11-01T08:00:00.000000Z", "who": "system", "what": "slot.battery",
+                "why": "old", "device": "BWC-1", "result": "ok", "details": {"offset_s": 0.0}, "prev": prev}
+        digest = hashlib.sha256(canonical_json_v1(body)).hexdigest()
+        assert digest != hashlib.sha256(canonical_json(body)).hexdigest()  # the two forms really differ here
+        lines.append(canonical_json_v1({**body, "hash": digest}) + b"\n")
+        prev = digest
+    path.write_bytes(b"".join(lines))
+    assert verify_chain(path, (2, prev)).ok
+    log = AuditLog(path)
+    log.append(who="system", what="station.start", why="updated", device="dock")
+    log.close()
+    r = verify_chain(path)
+    assert r.ok and r.entries == 3, r
 
 
 def _lines(p: Path) -> list[str]:
