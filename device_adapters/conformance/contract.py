@@ -322,6 +322,68 @@ def test_unknown_recording_is_an_adapter_error(adapter: CameraAdapter) -> None:
             adapter.open_recording(RecordingInfo(key=key, size=10)).read(1)
 
 
+VICTIM = b"a file outside the camera that no adapter call may read, change or remove\n"
+
+
+def _hostile_keys(victims: list[Path], folder: str) -> list[str]:
+    """Keys a hostile card (or a confused caller) could hand an adapter: each must be refused.
+    ``folder`` is where the camera keeps a real recording."""
+    up = [("../" * n) + "victim.txt" for n in range(1, 9)]
+    keys = [*up, *(f"{folder}/{k}" for k in up), *(f"{folder}/./{k}" for k in up)]
+    keys += [k.replace("/", "\\") for k in up] + [k.replace("/", "//") for k in up]
+    keys += [str(v) for v in victims] + ["//" + str(v).lstrip("/") for v in victims]
+    keys += [f"{folder}/VID\x00/../../victim.txt", f"{folder}\x00", f"{folder}/VID_0001.MP4\x00", "\x00",
+             f"{folder}/\n../../victim.txt", f"{folder}/..", "..", ".", "/", ""]
+    return keys
+
+
+def test_hostile_keys_are_refused_on_every_call(case: tuple[str, str], tmp_path: Path) -> None:
+    """open and the verifying re-read refuse a key that names anything outside the camera; wipe
+    never touches anything outside it.
+
+    The camera is made a few folders down, with a victim file in every folder above it, so a
+    ``../`` of any depth (or an absolute path) lands on one.
+    """
+    name, variant = case
+    work = tmp_path / "outside" / "a" / "b" / "work"
+    work.mkdir(parents=True)
+    victims = [tmp_path / "victim.txt", *(p / "victim.txt" for p in work.parents if tmp_path in p.parents)]
+    for v in victims:
+        v.write_bytes(VICTIM)
+    descriptor = _manifest(name)
+    cam = _simulator(descriptor).create(work, SPEC, variant)
+    adapter = cam.adapter()
+    try:
+        real = next(iter(adapter.list_recordings()))
+        before = cam.stored()
+        for key in _hostile_keys(victims, real.key.rsplit("/", 1)[0] if "/" in real.key else "DCIM"):
+            hostile = RecordingInfo(key=key, size=len(VICTIM), extension="mp4")
+            for call in ("open", "re-read for the hash"):
+                try:
+                    with adapter.open_recording(hostile) as stream:
+                        data = stream.read(1 << 20) + stream.read(1 << 20)
+                except AdapterError:
+                    continue
+                except Exception as exc:  # a crash is not a refusal
+                    pytest.fail(f"{call} of key {key!r} raised {type(exc).__name__}: {exc}, not AdapterError")
+                pytest.fail(f"{call} of key {key!r} was not refused" + (" and read the file outside the camera"
+                                                                       if data == VICTIM else ""))
+            # A wipe may refuse the key or treat it as a recording already gone (the retry rule);
+            # either way nothing outside the camera, and nothing on it, is touched.
+            try:
+                adapter.wipe([hostile])
+            except AdapterError:
+                pass
+            except Exception as exc:
+                pytest.fail(f"wipe of key {key!r} raised {type(exc).__name__}: {exc}, not AdapterError")
+            gone = [str(v) for v in victims if not v.exists() or v.read_bytes() != VICTIM]
+            assert not gone, f"wipe of key {key!r} removed or changed {gone}, outside the camera"
+            assert cam.stored() == before, f"a refused wipe (key {key!r}) must remove nothing from the camera"
+    finally:
+        adapter.close()
+        cam.close()
+
+
 def test_empty_camera(case: tuple[str, str], tmp_path: Path) -> None:
     name, variant = case
     cam = _simulator(_manifest(name)).create(tmp_path, CameraSpec(serial="EMPTY001", recordings=()), variant)

@@ -70,8 +70,11 @@ class AcmeAdapter(CameraAdapter):
         return out
 
     def _path(self, key: str) -> Path:
+        # A key comes from a listing of an untrusted card, or from a caller: it may name only a
+        # file directly in DCIM. No "..", no absolute path, no NUL or control characters.
         pure = PurePosixPath(key)
-        if len(pure.parts) != 2 or pure.parts[0] != "DCIM" or pure.name in ("", ".", ".."):
+        if (len(pure.parts) != 2 or pure.parts[0] != "DCIM" or pure.name in ("", ".", "..")
+                or not key.isprintable() or "\\" in key):
             raise AdapterError(f"not a recording of this camera: {key!r}")
         return self.root / "DCIM" / pure.name
 
