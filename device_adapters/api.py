@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -149,6 +150,49 @@ class AdapterDescriptor:
     # "module:attribute" of the conformance-kit simulator (a ``device_adapters.conformance``
     # ``Simulator``); imported only by ``pytest --bodydock-adapter NAME``.
     simulator: str = ""
+    # Files on the camera that are known not to be footage (firmware, settings, logs), as
+    # case-insensitive glob patterns of camera paths ("MISC/**", "**/*.LOG"; "*" stays within one
+    # folder, "**" spans folders). An adapter that accounts for the whole card before a wipe
+    # treats a matching file as declared: never offloaded, never wiped, not a finding. Every
+    # other file that is not a recording is a finding and blocks the wipe.
+    non_footage: tuple[str, ...] = ()
+
+
+def camera_path_matches(pattern: str, path: str) -> bool:
+    """Whether a camera path ("MISC/FW.BIN") matches a ``non_footage`` pattern, case-insensitively.
+
+    ``*``, ``?`` and ``[...]`` match within one folder name; a ``**`` step matches any number of
+    folders (including none). Iterative, so a deep path costs time linear in its depth."""
+    pat = [p.casefold() for p in pattern.strip("/").split("/")]
+    states = _after_globstars(pat, {0})
+    for seg in path.strip("/").split("/"):
+        folded = seg.casefold()
+        step: set[int] = set()
+        for i in states:
+            if i < len(pat):
+                if pat[i] == "**":
+                    step.add(i)
+                elif fnmatch.fnmatchcase(folded, pat[i]):
+                    step.add(i + 1)
+        states = _after_globstars(pat, step)
+        if not states:
+            return False
+    return len(pat) in states
+
+
+def _after_globstars(pat: list[str], states: set[int]) -> set[int]:
+    out, todo = set(states), list(states)
+    while todo:
+        i = todo.pop()
+        if i < len(pat) and pat[i] == "**" and i + 1 not in out:
+            out.add(i + 1)
+            todo.append(i + 1)
+    return out
+
+
+def is_non_footage(descriptor: AdapterDescriptor, path: str) -> bool:
+    """Whether the descriptor declares the camera file at ``path`` not to be footage."""
+    return any(camera_path_matches(p, path) for p in descriptor.non_footage)
 
 
 @dataclass(frozen=True)

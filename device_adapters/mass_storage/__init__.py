@@ -18,9 +18,16 @@ DESCRIPTOR = AdapterDescriptor(
     factory="device_adapters.mass_storage.adapter:MassStorageAdapterFactory",
     locator=LocatorKind.BLOCK,
     simulator="device_adapters.mass_storage.simulator:MassStorageSimulator",
+    # What a generic camera (and a PC the card was plugged into) leaves besides footage. A
+    # vendor's own camera gets its own list through the ``non_footage`` factory option.
+    non_footage=(
+        "MISC/**", "**/*.THM", "**/*.LOG", "**/*.TXT", "**/*.CFG", "**/*.INI", "**/*.XML", "**/*.BIN",
+        "System Volume Information/**", ".Trashes/**", ".fseventsd/**", ".Spotlight-V100/**",
+    ),
     description=(
         "Generic USB mass-storage camera: FAT32/exFAT read in userspace (no kernel driver, nothing "
-        "mounted), hostile entries refused and reported, wipe deletes and verifies by re-reading."
+        "mounted), hostile entries refused and reported, every cluster of the card accounted for before a wipe, "
+        "wipe deletes and verifies by re-reading and accounting again."
     ),
 )
 

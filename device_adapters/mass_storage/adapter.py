@@ -120,6 +120,11 @@ class MassStorageAdapter(CameraAdapter):
             still = sorted(set(present) & {s.key for s in after.recordings})
             if still:
                 raise AdapterError(f"wipe did not take effect: {', '.join(still)} still listed")
+            if after.findings:
+                # Re-read and accounted again: the card must be clean and hold nothing unaccounted for.
+                self._findings = after.findings
+                f = after.findings[0]
+                raise AdapterError(f"after the wipe the card does not account for itself ({f.path}: {f.problem})")
             free = self.storage.free_bytes()
         method = f"{before.fs_type}: entries deleted, clusters freed{', data overwritten' if self.scrub else ''}"
         return WipeOutcome(
@@ -233,6 +238,7 @@ class MassStorageAdapterFactory(AdapterFactory):
         max_entries_per_dir: int = Limits.max_entries_per_dir,
         max_entries_total: int = Limits.max_entries_total,
         max_recordings: int = Limits.max_recordings,
+        non_footage: Sequence[str] = (),
         scrub: bool = False,
         camera_timezone: str | None = None,
         station_timezone: str = "UTC",
@@ -248,16 +254,21 @@ class MassStorageAdapterFactory(AdapterFactory):
             max_entries_total=int(max_entries_total),
             max_recordings=int(max_recordings),
         )
+        if isinstance(non_footage, str) or not all(isinstance(x, str) and x for x in non_footage):
+            raise TypeError("mass_storage option non_footage must be a list of patterns")
+        # The descriptor's generic list, plus what this station's cameras are known to write.
+        self.non_footage = (*DESCRIPTOR.non_footage, *non_footage)
         self.scrub = bool(scrub)
         self.camera_tz = ZoneInfo(camera_timezone or station_timezone)
         self.opener = opener
 
     def __call__(self, locator: str) -> MassStorageAdapter:
         storage: Storage
+        args = (locator, self.roots, self.extensions, self.limits)
         if os.path.isdir(locator):
-            storage = DirectoryStorage(locator, self.roots, self.extensions, self.limits)
+            storage = DirectoryStorage(*args, non_footage=self.non_footage)
         elif self.opener is not None:
-            storage = VolumeStorage(locator, self.roots, self.extensions, self.limits, opener=self.opener)
+            storage = VolumeStorage(*args, opener=self.opener, non_footage=self.non_footage)
         else:
-            storage = VolumeStorage(locator, self.roots, self.extensions, self.limits)
+            storage = VolumeStorage(*args, non_footage=self.non_footage)
         return MassStorageAdapter(locator, storage, camera_tz=self.camera_tz, scrub=self.scrub)

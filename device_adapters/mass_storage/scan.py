@@ -4,6 +4,12 @@ The policy lives here, apart from the file-system parsers: a name that could lea
 or confuse a report, a link, a special file, an impossible size, a broken or shared cluster
 chain, or more entries than a camera ever writes, becomes a :class:`Finding`. Findings are
 never offloaded and block the wipe until staff have dealt with the camera.
+
+The walk covers the whole card, not just the recording folders (``Layout``): every file is a
+recording (below a root, with a recording extension), declared non-footage (the adapter's
+``non_footage`` patterns), or a finding; the whole-card account (``account.py``) then proves that
+every allocated cluster belongs to exactly one of them, a directory, or the file system's own
+structures. The walk is iterative: a crafted card nests directories as deep as it likes.
 """
 
 from __future__ import annotations
@@ -12,11 +18,14 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from device_adapters.api import Finding
+from device_adapters.api import Finding, camera_path_matches
+from device_adapters.mass_storage.account import Account
 from device_adapters.mass_storage.fs.base import ATTR_SYSTEM, Entry, FsError, Volume
 
 DEFAULT_ROOTS = ("DCIM",)
 DEFAULT_EXTENSIONS = ("mp4", "mov", "avi", "mkv", "ts", "jpg", "jpeg", "wav", "aac", "m4a")
+# Deepest nesting the ``max_depth`` option may ask for (a camera writes DCIM/100BODY/...).
+MAX_DEPTH_BOUND = 64
 # FAT-family names may not hold these; a crafted directory entry still can.
 _FORBIDDEN = frozenset('"*/:<>?\\|')
 # Symbolic links as Cygwin and Interix (Services for UNIX) store them on FAT: a system file
@@ -32,6 +41,43 @@ class Limits:
     max_recordings: int = 10_000
     max_recording_bytes: int = 256 * 1024**3
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_depth <= MAX_DEPTH_BOUND:
+            raise ValueError(f"max_depth must be 1 to {MAX_DEPTH_BOUND}, not {self.max_depth}")
+        for name in ("max_entries_per_dir", "max_entries_total", "max_recordings", "max_recording_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Layout:
+    """Where a camera keeps what: recording folders and extensions, declared non-footage."""
+
+    roots: tuple[str, ...] = DEFAULT_ROOTS
+    extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
+    non_footage: tuple[str, ...] = ()
+
+    def verdict(self, key: str) -> str | None:
+        """None for a recording, "" for declared non-footage, else why the file is a finding."""
+        parts = key.split("/")
+        name = parts[-1]
+        ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        in_root = len(parts) > 1 and parts[0].casefold() in {r.casefold() for r in self.roots}
+        exts = {e.lower() for e in self.extensions}
+        if in_root and ext in exts:
+            return None
+        if len(parts) == 1 and name.casefold() in {r.casefold() for r in self.roots}:
+            return "should be the folder the camera records into, but is a file"
+        if any(camera_path_matches(p, key) for p in self.non_footage):
+            return ""
+        folders = "/".join(self.roots)
+        if ext in exts:
+            return f"looks like a recording but lies outside {folders}; not offloaded"
+        if in_root:
+            what = f"extension '.{ext}'" if ext else "no extension"
+            return f"not a recording ({what}) and not declared non-footage; not offloaded"
+        return f"neither a recording in {folders} nor declared non-footage; not offloaded"
+
 
 @dataclass(frozen=True)
 class Found:
@@ -45,6 +91,9 @@ class Scan:
     recordings: tuple[Found, ...]
     findings: tuple[Finding, ...]
     entries_seen: int
+    # The findings about the card as a whole (cross-links, lost clusters, allocation that does
+    # not match the tree): what a mounted tree cannot show, also included in ``findings``.
+    card_findings: tuple[Finding, ...] = ()
 
 
 def name_problem(name: str | None, max_chars: int = 255) -> str | None:
@@ -72,125 +121,128 @@ def name_problem(name: str | None, max_chars: int = 255) -> str | None:
 @dataclass
 class _Walk:
     volume: Volume
-    extensions: frozenset[str]
+    layout: Layout
     limits: Limits
+    account: Account
     recordings: list[Found] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     seen: int = 0
-    stopped: bool = False
+    # False once part of the tree was not examined: lost clusters then prove nothing.
+    complete: bool = True
     dirs_seen: set[int] = field(default_factory=set)
-    # (start, end, owner) byte ranges of every recording and directory, to catch shared clusters.
-    extents: list[tuple[int, int, str]] = field(default_factory=list)
 
     def refuse(self, path: str, problem: str) -> None:
         self.findings.append(Finding(path=path, problem=problem))
 
-    def walk(self, directory: Entry, path: str, depth: int) -> None:
-        if self.stopped:
-            return
+    def run(self) -> None:
+        root = self.volume.root()
+        self.dirs_seen.add(root.first_cluster)
+        stack: list[tuple[Entry, str, int]] = [(root, "", 0)]
+        while stack:
+            directory, path, depth = stack.pop()
+            subdirs = self._directory(directory, path, depth)
+            if subdirs is None:
+                return
+            stack.extend(reversed(subdirs))
+
+    def _directory(self, directory: Entry, path: str, depth: int) -> list[tuple[Entry, str, int]] | None:
+        """The subdirectories to walk next; None when the walk must stop."""
+        shown_dir = path + "/"
         try:
             listing = self.volume.list_dir(directory, self.limits.max_entries_per_dir)
-            for start, length in _dir_extents(self.volume, directory):
-                self.extents.append((start, start + length, path + "/"))
         except FsError as exc:
-            self.refuse(path + "/", f"directory cannot be read: {exc}")
-            return
+            self.refuse(shown_dir, f"directory cannot be read: {exc}")
+            self.complete = False
+            return []
+        if directory.slots:  # the root's clusters are claimed as file-system metadata
+            self._claim_dir(directory, shown_dir)
         if listing.truncated:
-            limit = self.limits.max_entries_per_dir
-            self.refuse(path + "/", f"directory holds more than {limit} entries; not examined")
-            return
+            self.refuse(shown_dir, f"directory holds more than {self.limits.max_entries_per_dir} entries; not examined")
+            self.complete = False
+            return []
         names: set[str] = set()
+        subdirs: list[tuple[Entry, str, int]] = []
         for entry in listing.entries:
-            if self.stopped:
-                return
             self.seen += 1
             if self.seen > self.limits.max_entries_total:
                 limit = self.limits.max_entries_total
-                self.refuse(path + "/", f"more than {limit} entries on the camera; stopped looking")
-                self.stopped = True
-                return
-            shown = f"{path}/{entry.shown}"
-            if entry.problem:
-                self.refuse(shown, entry.problem)
-                continue
-            problem = name_problem(entry.name)
+                self.refuse(shown_dir, f"more than {limit} entries on the camera; stopped looking")
+                self.complete = False
+                return None
+            shown = f"{path}/{entry.shown}" if path else entry.shown
+            problem = entry.problem or name_problem(entry.name)
+            if problem is None:
+                assert entry.name is not None
+                if entry.name.casefold() in names:
+                    problem = "a second entry with the same name (names are case-insensitive)"
+                names.add(entry.name.casefold())
             if problem:
-                self.refuse(shown, problem)
+                self.refuse(shown + ("/" if entry.is_dir else ""), problem)
+                if entry.is_dir:
+                    self.complete = False  # its contents stay unexamined
+                else:
+                    self._claim_refused(entry, shown)
                 continue
-            assert entry.name is not None
-            folded = entry.name.casefold()
-            if folded in names:
-                self.refuse(shown, "a second entry with the same name (names are case-insensitive)")
-                continue
-            names.add(folded)
-            key = f"{path}/{entry.name}" if path else entry.name
+            key = f"{path}/{entry.name}" if path else str(entry.name)
             if entry.is_dir:
-                self._directory(entry, key, depth)
+                if depth + 1 > self.limits.max_depth:
+                    self.refuse(key + "/", f"directories nested deeper than {self.limits.max_depth}; not examined")
+                    self.complete = False
+                elif entry.first_cluster == 0 or entry.first_cluster in self.dirs_seen:
+                    # Its clusters are someone else's: not claimed, or it would look cross-linked.
+                    self.refuse(key + "/", "directory is linked from another place (a loop or hard link)")
+                else:
+                    self.dirs_seen.add(entry.first_cluster)
+                    subdirs.append((entry, key, depth + 1))
             else:
                 self._file(entry, key)
+        return subdirs
 
-    def _directory(self, entry: Entry, key: str, depth: int) -> None:
-        if depth + 1 > self.limits.max_depth:
-            self.refuse(key + "/", f"directories nested deeper than {self.limits.max_depth}; not examined")
-            return
-        if entry.first_cluster in self.dirs_seen or entry.first_cluster == 0:
-            self.refuse(key + "/", "directory is linked from another place (a loop or hard link)")
-            return
-        self.dirs_seen.add(entry.first_cluster)
-        self.walk(entry, key, depth + 1)
+    def _claim_dir(self, directory: Entry, shown: str) -> None:
+        try:
+            self.account.claim(shown, self.volume.chain(directory, self.volume.cluster_count))
+        except FsError as exc:  # list_dir read it, so this is only a belt-and-braces check
+            self.refuse(shown, f"directory cannot be read: {exc}")
+            self.complete = False
 
-    def _file(self, entry: Entry, key: str) -> None:
-        ext = entry.name.rsplit(".", 1)[-1].lower() if entry.name and "." in entry.name else ""
-        if entry.attributes & ATTR_SYSTEM and _is_link(self.volume, entry):
-            self.refuse(key, "symbolic link (stored the Cygwin/Interix way); links are not followed")
-            return
-        if ext not in self.extensions:
-            return
-        if entry.size > self.limits.max_recording_bytes:
-            self.refuse(key, f"size {entry.size} bytes is more than a recording can be")
-            return
-        if entry.size > self.volume.cluster_count * self.volume.cluster_size:
-            self.refuse(key, f"size {entry.size} bytes is larger than the whole card")
+    def _claim_refused(self, entry: Entry, shown: str) -> None:
+        """A refused file still owns its clusters (when they can be found): not lost, and a
+        recording cross-linked into them is still caught."""
+        if entry.first_cluster == 0:
             return
         try:
-            runs = tuple(self.volume.runs(entry))
+            self.account.claim(shown, self.volume.chain(entry, self.volume.cluster_count))
+        except FsError:
+            # At least the first cluster: the one a driver deleting the entry would free.
+            if 2 <= entry.first_cluster <= self.volume.cluster_count + 1:
+                self.account.claim(shown, [entry.first_cluster])
+
+    def _file(self, entry: Entry, key: str) -> None:
+        if entry.attributes & ATTR_SYSTEM and _is_link(self.volume, entry):
+            self.refuse(key, "symbolic link (stored the Cygwin/Interix way); links are not followed")
+            self._claim_refused(entry, key)
+            return
+        verdict = self.layout.verdict(key)
+        if verdict is None and entry.size > self.limits.max_recording_bytes:
+            self.refuse(key, f"size {entry.size} bytes is more than a recording can be")
+            self._claim_refused(entry, key)
+            return
+        try:
+            clusters = self.volume.file_clusters(entry)
         except FsError as exc:
             self.refuse(key, f"file data cannot be located: {exc}")
+            self._claim_refused(entry, key)
             return
+        self.account.claim(key, clusters)
+        if verdict:
+            self.refuse(key, verdict)
+            return
+        if verdict == "":
+            return  # declared non-footage: known, kept, never offloaded
         if len(self.recordings) >= self.limits.max_recordings:
             self.refuse(key, f"more than {self.limits.max_recordings} recordings; not listed")
             return
-        self.recordings.append(Found(key=key, entry=entry, runs=runs))
-        for start, length in runs:
-            self.extents.append((start, start + length, key))
-
-    def shared_clusters(self) -> None:
-        """Two owners of the same bytes: neither can be trusted, both are refused."""
-        self.extents.sort()
-        bad: dict[str, str] = {}
-        reach_end, reach_owner = -1, ""
-        for start, end, owner in self.extents:
-            if start < reach_end and owner != reach_owner:
-                bad.setdefault(owner, reach_owner)
-                bad.setdefault(reach_owner, owner)
-            if end > reach_end:
-                reach_end, reach_owner = end, owner
-        if not bad:
-            return
-        kept = []
-        for rec in self.recordings:
-            if rec.key in bad:
-                self.refuse(rec.key, f"shares storage with {bad[rec.key]} (cross-linked clusters)")
-            else:
-                kept.append(rec)
-        self.recordings = kept
-
-
-def _dir_extents(volume: Volume, directory: Entry) -> Iterable[tuple[int, int]]:
-    if not directory.slots:  # the root: its clusters belong to no file
-        return []
-    clusters = volume.chain(directory, volume.cluster_count)
-    return [(volume.cluster_offset(c), volume.cluster_size) for c in clusters]
+        self.recordings.append(Found(key=key, entry=entry, runs=tuple(self.volume.runs(entry, clusters))))
 
 
 def _is_link(volume: Volume, entry: Entry) -> bool:
@@ -203,17 +255,20 @@ def _is_link(volume: Volume, entry: Entry) -> bool:
     return head.startswith(_LINK_MAGIC)
 
 
-def scan(volume: Volume, roots: Iterable[str], extensions: Iterable[str], limits: Limits) -> Scan:
-    """Every recording under the configured top-level folders, and everything refused there."""
-    walk = _Walk(volume, frozenset(e.lower() for e in extensions), limits)
-    wanted = {r.casefold() for r in roots}
-    top = volume.list_dir(volume.root(), limits.max_entries_per_dir)
-    for entry in top.entries:
-        if entry.is_dir and entry.name is not None and entry.name.casefold() in wanted and not entry.problem:
-            if entry.first_cluster in walk.dirs_seen:
-                walk.refuse(entry.shown + "/", "directory is linked from another place (a loop or hard link)")
-                continue
-            walk.dirs_seen.add(entry.first_cluster)
-            walk.walk(entry, entry.name, 1)
-    walk.shared_clusters()
-    return Scan(tuple(walk.recordings), tuple(walk.findings), walk.seen)
+def scan(volume: Volume, roots: Iterable[str], extensions: Iterable[str], limits: Limits,
+         non_footage: Iterable[str] = ()) -> Scan:
+    """Every recording on the card, everything refused, and the whole-card account."""
+    layout = Layout(roots=tuple(roots), extensions=tuple(e.lower() for e in extensions),
+                    non_footage=tuple(non_footage))
+    account = Account(volume)
+    walk = _Walk(volume, layout, limits, account)
+    card: list[Finding] = list(account.claim_metadata())
+    walk.run()
+    card += account.conflicts()
+    if walk.complete:
+        card += account.check_allocation()
+    # A recording that shares a cluster with anything else cannot be trusted: not offloaded.
+    crossed = account.crossed()
+    recordings = [r for r in walk.recordings if r.key not in crossed]
+    findings = walk.findings + card
+    return Scan(tuple(recordings), tuple(findings), walk.seen, tuple(card))

@@ -14,6 +14,7 @@ import abc
 import contextlib
 import io
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,9 +22,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from device_adapters.api import AdapterError, CameraGone, Finding
-from device_adapters.mass_storage import blockdev
+from device_adapters.mass_storage import DESCRIPTOR, blockdev
+from device_adapters.mass_storage.account import CARD
 from device_adapters.mass_storage.fs import Device, Entry, FsError, Volume, open_volume
-from device_adapters.mass_storage.scan import Limits, name_problem, scan
+from device_adapters.mass_storage.scan import Layout, Limits, Scan, name_problem, scan
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -47,11 +49,17 @@ class Contents:
 
 
 class Storage(abc.ABC):
-    def __init__(self, path: str, roots: Sequence[str], extensions: Sequence[str], limits: Limits) -> None:
+    def __init__(self, path: str, roots: Sequence[str], extensions: Sequence[str], limits: Limits, *,
+                 non_footage: Sequence[str] = DESCRIPTOR.non_footage) -> None:
         self.path = path
         self.roots = tuple(roots)
         self.extensions = tuple(e.lower() for e in extensions)
         self.limits = limits
+        self.non_footage = tuple(non_footage)
+        self.layout = Layout(roots=self.roots, extensions=self.extensions, non_footage=self.non_footage)
+
+    def _scan(self, vol: Volume) -> Scan:
+        return scan(vol, self.roots, self.extensions, self.limits, self.non_footage)
 
     @abc.abstractmethod
     def contents(self) -> Contents: ...
@@ -86,8 +94,9 @@ class VolumeStorage(Storage):
         limits: Limits,
         *,
         opener: Opener = Device,
+        non_footage: Sequence[str] = DESCRIPTOR.non_footage,
     ) -> None:
-        super().__init__(path, roots, extensions, limits)
+        super().__init__(path, roots, extensions, limits, non_footage=non_footage)
         self._opener = opener
         # Keep the kernel from writing to the card while we hold it (best effort: needs
         # CAP_SYS_ADMIN and a real block device); only the wipe lifts it, briefly.
@@ -105,7 +114,7 @@ class VolumeStorage(Storage):
 
     def contents(self) -> Contents:
         with self._volume() as vol:
-            s = scan(vol, self.roots, self.extensions, self.limits)
+            s = self._scan(vol)
             recs = tuple(Stored(f.key, f.entry.size, f.entry.created or f.entry.modified) for f in s.recordings)
             return Contents(recs, s.findings, vol.fs_type, f"{vol.volume_serial:08X}")
 
@@ -144,7 +153,15 @@ class VolumeStorage(Storage):
             blockdev.set_read_only(self.path, False)
         try:
             with self._volume(writable=True) as vol:
-                by_key = {f.key: f for f in scan(vol, self.roots, self.extensions, self.limits).recordings}
+                # The whole-card account again, on the handle that writes: nothing is freed unless
+                # every cluster on the card has exactly one known owner.
+                found = self._scan(vol)
+                if found.findings:
+                    first = found.findings[0]
+                    raise AdapterError(
+                        f"refusing to wipe: the card does not account for itself ({first.path}: {first.problem})"
+                    )
+                by_key = {f.key: f for f in found.recordings}
                 missing = [k for k in keys if k not in by_key]
                 if missing:
                     raise AdapterError(f"refusing to wipe: {missing[0]} is not a listed recording")
@@ -203,74 +220,128 @@ class _RunStream(io.RawIOBase):
 
 
 class DirectoryStorage(Storage):
+    """The same whole-card rules as :class:`VolumeStorage`, over a tree someone else mounted.
+
+    Every file is a recording, declared non-footage or a finding, judged by the same
+    :class:`Layout`. Clusters are invisible through a mount, so when the mount is backed by a
+    FAT32/exFAT block device the card's own account is read from that device as well."""
+
     def contents(self) -> Contents:
         findings: list[Finding] = []
         recs: list[Stored] = []
-        seen = [0]
-        root = self._open_dir(None, self.path)
-        try:
-            with os.scandir(root) as it:
-                top = sorted(it, key=lambda e: e.name)
-            wanted = {r.casefold() for r in self.roots}
-            for entry in top:
-                if entry.name.casefold() in wanted and entry.is_dir(follow_symlinks=False):
-                    fd = self._open_dir(root, entry.name)
-                    try:
-                        self._walk(fd, entry.name, 1, recs, findings, seen)
-                    finally:
-                        os.close(fd)
-                elif entry.name.casefold() in wanted:
-                    findings.append(Finding(entry.name, "is a link or not a directory; not followed"))
-        finally:
-            os.close(root)
+        seen = 0
+        stack: list[tuple[tuple[str, ...], int]] = [((), 0)]
+        while stack:
+            parts, depth = stack.pop()
+            path = "/".join(parts)
+            fd = self._open_parts(parts)
+            try:
+                try:
+                    with os.scandir(fd) as it:
+                        entries = sorted(it, key=lambda e: e.name)
+                except OSError as exc:  # the mounting driver cannot read it (EIO on a broken card)
+                    findings.append(Finding(path + "/", f"directory cannot be read through the mount: {exc.strerror}"))
+                    continue
+                if len(entries) > self.limits.max_entries_per_dir:
+                    limit = self.limits.max_entries_per_dir
+                    findings.append(Finding(path + "/", f"directory holds more than {limit} entries; not examined"))
+                    continue
+                subdirs: list[tuple[tuple[str, ...], int]] = []
+                for entry in entries:
+                    seen += 1
+                    if seen > self.limits.max_entries_total:
+                        limit = self.limits.max_entries_total
+                        findings.append(Finding(path + "/", f"more than {limit} entries on the camera; stopped"))
+                        stack.clear()
+                        break
+                    sub = self._entry(entry, parts, depth, recs, findings)
+                    if sub is not None:
+                        subdirs.append((sub, depth + 1))
+                stack.extend(reversed(subdirs))
+            finally:
+                os.close(fd)
+        card = self._card_view()
+        if isinstance(card, Scan):
+            # The card itself is readable: its judgement counts too, so both storages agree.
+            listed = {f.key for f in card.recordings}
+            recs = [r for r in recs if r.key in listed]
+            known = {f.path for f in findings}
+            findings += [f for f in card.findings if f.path not in known]
+        else:
+            findings += card
         return Contents(tuple(recs), tuple(findings), "mounted", self.volume_id())
 
-    def _walk(
-        self, fd: int, path: str, depth: int, recs: list[Stored], findings: list[Finding], seen: list[int]
-    ) -> None:
-        with os.scandir(fd) as it:
-            entries = list(it)
-        if len(entries) > self.limits.max_entries_per_dir:
-            findings.append(Finding(path + "/", f"directory holds more than {self.limits.max_entries_per_dir} entries"))
-            return
-        for entry in sorted(entries, key=lambda e: e.name):
-            seen[0] += 1
-            if seen[0] > self.limits.max_entries_total:
-                findings.append(Finding(path + "/", f"more than {self.limits.max_entries_total} entries; stopped"))
-                return
-            raw = os.fsencode(entry.name)
+    def _entry(self, entry: os.DirEntry[str], parts: tuple[str, ...], depth: int, recs: list[Stored],
+               findings: list[Finding]) -> tuple[str, ...] | None:
+        """Judge one entry; the parts of a directory to walk next, else None."""
+        raw = os.fsencode(entry.name)
+        try:
+            name: str | None = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            name = None
+        prefix = "/".join(parts) + "/" if parts else ""
+        shown = prefix + raw.decode("utf-8", "backslashreplace")
+        problem = name_problem(name)
+        if problem:
+            findings.append(Finding(shown, problem))
+            return None
+        assert name is not None
+        key = prefix + name
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError as exc:
+            raise CameraGone(f"{self.path} is gone") from exc
+        except OSError as exc:
+            findings.append(Finding(key, f"cannot be read through the mount: {exc.strerror}"))
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            findings.append(Finding(key, "symbolic link; links are not followed"))
+        elif stat.S_ISDIR(st.st_mode):
+            if depth + 1 > self.limits.max_depth:
+                deepest = self.limits.max_depth
+                findings.append(Finding(key + "/", f"directories nested deeper than {deepest}; not examined"))
+                return None
+            return (*parts, name)
+        elif not stat.S_ISREG(st.st_mode):
+            findings.append(Finding(key, "device node, FIFO or socket; not a recording"))
+        elif (verdict := self.layout.verdict(key)) is not None:
+            if verdict:
+                findings.append(Finding(key, verdict))
+        elif st.st_size > self.limits.max_recording_bytes:
+            findings.append(Finding(key, f"size {st.st_size} bytes is more than a recording can be"))
+        elif len(recs) >= self.limits.max_recordings:
+            findings.append(Finding(key, f"more than {self.limits.max_recordings} recordings; not listed"))
+        else:
+            recs.append(Stored(key, st.st_size, datetime.fromtimestamp(st.st_mtime)))
+        return None
+
+    def _open_parts(self, parts: tuple[str, ...]) -> int:
+        fd = self._open_dir(None, self.path)
+        for part in parts:
             try:
-                name: str | None = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                name = None
-            shown = f"{path}/{raw.decode('utf-8', 'backslashreplace')}"
-            problem = name_problem(name)
-            if problem:
-                findings.append(Finding(shown, problem))
-                continue
-            key = f"{path}/{name}"
-            mode = entry.stat(follow_symlinks=False).st_mode
-            if stat.S_ISLNK(mode):
-                findings.append(Finding(key, "symbolic link; links are not followed"))
-            elif stat.S_ISDIR(mode):
-                if depth + 1 > self.limits.max_depth:
-                    findings.append(Finding(key + "/", f"directories nested deeper than {self.limits.max_depth}"))
-                    continue
-                sub = self._open_dir(fd, entry.name)
-                try:
-                    self._walk(sub, key, depth + 1, recs, findings, seen)
-                finally:
-                    os.close(sub)
-            elif not stat.S_ISREG(mode):
-                findings.append(Finding(key, "device node, FIFO or socket; not a recording"))
-            elif key.rsplit(".", 1)[-1].lower() in self.extensions:
-                st = entry.stat(follow_symlinks=False)
-                if st.st_size > self.limits.max_recording_bytes:
-                    findings.append(Finding(key, f"size {st.st_size} bytes is more than a recording can be"))
-                elif len(recs) >= self.limits.max_recordings:
-                    findings.append(Finding(key, f"more than {self.limits.max_recordings} recordings; not listed"))
-                else:
-                    recs.append(Stored(key, st.st_size, datetime.fromtimestamp(st.st_mtime)))
+                nxt = self._open_dir(fd, part)  # O_NOFOLLOW: a swapped-in link fails here
+            finally:
+                os.close(fd)
+            fd = nxt
+        return fd
+
+    def _card_view(self) -> Scan | list[Finding]:
+        """The scan of the FAT32/exFAT block device behind the mount, or findings why there is none."""
+        device = backing_device(self.path)
+        if device is None:
+            return []
+        try:
+            vol = open_volume(device)
+        except FsError:
+            return []  # not a file system bodydock reads; the mounting driver answers for it
+        except AdapterError as exc:
+            return [Finding(CARD, f"the card behind the mount ({device}) cannot be checked: {exc}")]
+        try:
+            return self._scan(vol)
+        except FsError as exc:
+            return [Finding(CARD, f"the card behind the mount ({device}) cannot be checked: {exc}")]
+        finally:
+            vol.device.close()
 
     def _open_dir(self, parent: int | None, name: str) -> int:
         try:
@@ -333,6 +404,35 @@ class DirectoryStorage(Storage):
 
     def volume_id(self) -> str:
         return f"{os.statvfs(self.path).f_fsid:016X}"
+
+
+# File systems a card is mounted as (fuseblk: exfat-fuse on a block device).
+_CARD_FS = frozenset({"vfat", "msdos", "exfat", "fuseblk"})
+
+
+def backing_device(folder: str) -> str | None:
+    """The block device mounted at (or above) ``folder``, from /proc/self/mountinfo."""
+    try:
+        real = os.path.realpath(folder)
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    best: tuple[int, str] | None = None
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if len(fields) < 5 or len(tail) < 2:
+            continue
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])  # "\040" is a space
+        if (real == point or real.startswith(point.rstrip("/") + "/")) and (best is None or len(point) >= best[0]):
+            best = (len(point), tail[1]) if tail[0] in _CARD_FS else (len(point), "")
+    if best is None or not best[1]:
+        return None
+    try:
+        return best[1] if stat.S_ISBLK(os.stat(best[1]).st_mode) else None
+    except OSError:
+        return None
 
 
 def is_gone(path: str, identity: tuple[int, int, int] | None) -> bool:

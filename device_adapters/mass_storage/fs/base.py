@@ -162,21 +162,47 @@ class Volume(abc.ABC):
     @abc.abstractmethod
     def free_bytes(self) -> int: ...
 
+    @abc.abstractmethod
+    def metadata(self) -> list[tuple[str, Entry]]:
+        """The file system's own structures that own clusters (root directory, exFAT allocation
+        bitmap and up-case table), as (name for reports, entry to take the chain of)."""
+
+    @abc.abstractmethod
+    def allocation(self) -> bytes:
+        """One byte per cluster index (0 .. cluster_count + 1): 1 where the FAT or bitmap says
+        the cluster is in use (bad clusters are not), 0 elsewhere."""
+
+    def allocation_problems(self) -> list[str]:
+        """Why the allocation records cannot be trusted as a whole (e.g. FAT copies differ)."""
+        return []
+
     def cluster_offset(self, cluster: int) -> int:
         if not 2 <= cluster <= self.cluster_count + 1:
             raise FsError(f"cluster {cluster} out of range")
         return self.heap_offset + (cluster - 2) * self.cluster_size
 
-    def runs(self, entry: Entry) -> list[tuple[int, int]]:
-        """(volume offset, length) runs holding the entry's bytes, merged where contiguous."""
-        needed = -(-entry.size // self.cluster_size)
+    def file_clusters(self, entry: Entry) -> list[int]:
+        """A file's clusters, exactly as many as its size needs; FsError otherwise."""
         if entry.size == 0:
+            if entry.first_cluster:
+                raise FsError("a 0-byte file has clusters allocated")
             return []
-        clusters = self.chain(entry, needed + 1)
+        if entry.size > self.cluster_count * self.cluster_size:
+            raise FsError(f"size {entry.size} bytes is larger than the whole card")
+        needed = -(-entry.size // self.cluster_size)
+        if entry.first_cluster == 0:
+            raise FsError(f"{entry.size} bytes but no clusters")
+        clusters = self.chain(entry, needed)
         if len(clusters) != needed:
             raise FsError(
                 f"cluster chain has {len(clusters)} clusters, a size of {entry.size} bytes needs {needed}"
             )
+        return clusters
+
+    def runs(self, entry: Entry, clusters: Sequence[int] | None = None) -> list[tuple[int, int]]:
+        """(volume offset, length) runs holding the entry's bytes, merged where contiguous."""
+        if clusters is None:
+            clusters = self.file_clusters(entry)
         runs: list[tuple[int, int]] = []
         remaining = entry.size
         for c in clusters:

@@ -26,10 +26,16 @@ F_ALLOC_POSSIBLE, F_NO_FAT_CHAIN = 0x01, 0x02
 
 
 def _broken_link(link: int, cluster: int) -> str | None:
-    return f"is broken at cluster {cluster}" if link == _BAD or link < 2 else None
+    if link == _BAD or link < 2:
+        return f"is broken at cluster {cluster}"
+    if link >= _EOC:  # only 0xFFFFFFFF ends an exFAT chain; 0xFFFFFFF8..FE are not defined
+        return f"has the undefined link 0x{link:08X} at cluster {cluster}"
+    return None
 
 
-_LINKS = LinkRules(mask=0xFFFFFFFF, end=_EOC, broken=_broken_link)  # exFAT links use all 32 bits
+# exFAT links use all 32 bits and only 0xFFFFFFFF ends a chain.
+_LINKS = LinkRules(mask=0xFFFFFFFF, end=0xFFFFFFFF, broken=_broken_link)
+_BIT_BYTES = tuple(bytes((b >> k) & 1 for k in range(8)) for b in range(256))
 
 
 def looks_like_exfat(boot: bytes) -> bool:
@@ -101,6 +107,7 @@ class ExfatVolume(Volume):
         self._dirty = (1 << 62, -1)  # byte range of the bitmap changed in memory, not yet written
         self.bitmap_offset = 0
         self.upcase_entry: Entry | None = None
+        self.bitmap_entries: list[Entry] = []
         self._read_root_metadata(active)
 
     def _read_root_metadata(self, active: int) -> None:
@@ -110,13 +117,12 @@ class ExfatVolume(Volume):
             if t == 0:
                 break
             first, length = struct.unpack_from("<IQ", slot, 20)
-            if t == T_BITMAP and (slot[1] & 1) == active:
-                bitmap = (first, length)
+            if t == T_BITMAP:
+                self.bitmap_entries.append(_metadata_entry(f"(allocation bitmap {slot[1] & 1})", first, length))
+                if (slot[1] & 1) == active:
+                    bitmap = (first, length)
             elif t == T_UPCASE:
-                self.upcase_entry = Entry(
-                    name=None, shown="(up-case table)", is_dir=False, size=length, first_cluster=first,
-                    contiguous=False, created=None, modified=None, attributes=0, slots=(),
-                )
+                self.upcase_entry = _metadata_entry("(up-case table)", first, length)
         if bitmap is None:
             raise FsError("exFAT root directory has no allocation bitmap")
         first, length = bitmap
@@ -148,6 +154,14 @@ class ExfatVolume(Volume):
     def free_bytes(self) -> int:
         used = int.from_bytes(self.bitmap(), "little").bit_count()
         return (self.cluster_count - used) * self.cluster_size
+
+    def allocation(self) -> bytes:
+        bits = b"".join(_BIT_BYTES[b] for b in self.bitmap())
+        return b"\0\0" + bits[: self.cluster_count]
+
+    def metadata(self) -> list[tuple[str, Entry]]:
+        upcase = [(self.upcase_entry.shown, self.upcase_entry)] if self.upcase_entry is not None else []
+        return [("(root directory)", self.root()), *((e.shown, e) for e in self.bitmap_entries), *upcase]
 
     def chain(self, entry: Entry, limit: int) -> list[int]:
         first = entry.first_cluster
@@ -289,6 +303,11 @@ class ExfatVolume(Volume):
         used_clusters = self.cluster_count - self.free_bytes() // self.cluster_size
         # PercentInUse is outside the boot checksum, so it can be kept current.
         self.device.pwrite(112, bytes([used_clusters * 100 // max(1, self.cluster_count)]))
+
+
+def _metadata_entry(shown: str, first: int, length: int) -> Entry:
+    return Entry(name=None, shown=shown, is_dir=False, size=length, first_cluster=first, contiguous=False,
+                 created=None, modified=None, attributes=0, slots=())
 
 
 def _broken(off: int, problem: str, slots: tuple[int, ...] | None = None) -> Entry:

@@ -122,6 +122,28 @@ class Fat32Volume(Volume):
         free = self.fat()[2 : self.cluster_count + 2].count(0)
         return free * self.cluster_size
 
+    def allocation(self) -> bytes:
+        fat = self.fat()
+        out = bytearray(self.cluster_count + 2)
+        for c in range(2, self.cluster_count + 2):
+            link = fat[c] & _MASK
+            if link and link != _BAD:
+                out[c] = 1
+        return bytes(out)
+
+    def metadata(self) -> list[tuple[str, Entry]]:
+        return [("(root directory)", self.root())]
+
+    def allocation_problems(self) -> list[str]:
+        # Tools disagree on which copy counts (dosfstools and Linux read FAT 0 whatever the
+        # mirroring flag says), so every copy must say the same before anything is freed.
+        length = self.cluster_count * 4
+        first = self.device.pread(self.fat_offsets[0] + 8, length)
+        return [f"FAT copy {i} differs from FAT copy 0 (FAT mirroring "
+                f"{'off, FAT ' + str(self.active_fats[0]) + ' active' if len(self.active_fats) == 1 else 'on'})"
+                for i in range(1, len(self.fat_offsets))
+                if self.device.pread(self.fat_offsets[i] + 8, length) != first]
+
     # --- directories ----------------------------------------------------------------------------
 
     def root(self) -> Entry:
@@ -134,6 +156,9 @@ class Fat32Volume(Volume):
         entries: list[Entry] = []
         lfn: dict[int, bytes] = {}
         lfn_slots: list[int] = []
+        # Every long-name slot since the last short entry, orphans included: deleting the entry
+        # deletes them too, so no orphan long-name part is left behind (fsck would flag it).
+        loose: list[int] = []
         lfn_sum = -1
         expect = 0
         for off, slot in self.iter_dir_bytes(directory, _MAX_DIR_BYTES):
@@ -141,10 +166,11 @@ class Fat32Volume(Volume):
             if first == 0x00:
                 break
             if first == 0xE5:
-                lfn, lfn_slots, expect = {}, [], 0
+                lfn, lfn_slots, expect, loose = {}, [], 0, []
                 continue
             attr = slot[11]
             if attr & 0x3F == _LFN:
+                loose.append(off)
                 seq = first & 0x3F
                 if first & 0x40:
                     lfn, lfn_slots, lfn_sum = {}, [], slot[13]
@@ -157,8 +183,9 @@ class Fat32Volume(Volume):
                 continue
             short = slot[0:11]
             use_lfn = bool(lfn) and expect == 1 and _short_checksum(short) == lfn_sum
-            parts, part_slots = (lfn, lfn_slots) if use_lfn else ({}, [])
-            lfn, lfn_slots, expect = {}, [], 0
+            parts = lfn if use_lfn else {}
+            part_slots = loose
+            lfn, lfn_slots, expect, loose = {}, [], 0, []
             if attr & ATTR_VOLUME or short[:2] in (b". ", b".."):
                 continue
             if len(entries) >= limit:
@@ -211,8 +238,9 @@ class Fat32Volume(Volume):
             if sys.byteorder == "big":
                 data = array.array("I", data)
                 data.byteswap()
-            for i in self.active_fats:
-                self.device.pwrite(self.fat_offsets[i] + lo * 4, data.tobytes())
+            # Every copy, mirroring or not: the whole-card account checked they agreed.
+            for base in self.fat_offsets:
+                self.device.pwrite(base + lo * 4, data.tobytes())
         self._update_fsinfo()
         self.device.sync()
 
