@@ -86,20 +86,25 @@ class KioskBackend:
 
     def _alert_json(self, a: AlertRow) -> dict[str, Any]:
         kind, slot = alert_kind(a.key)
-        return {"id": a.id, "kind": kind, "slot_id": slot, "severity": a.severity, "message": a.message,
+        return {"id": a.id, "key": a.key, "kind": kind, "slot_id": slot, "severity": a.severity, "message": a.message,
                 "acknowledged": a.acked_at is not None, "raised_at": a.raised_at}
 
-    def snapshot(self) -> dict[str, Any]:
-        views = self.station.views()
-        in_slot = {v.camera_serial: v for v in views if v.camera_serial}
-        checkins = []
+    def _open_checkins(self, views: list[SlotView] | None = None) -> list[dict[str, Any]]:
+        in_slot = {v.camera_serial: v for v in (views if views is not None else self.station.views())
+                   if v.camera_serial}
+        out = []
         for row in self.station.journal.shift.open_checkins():
             v = in_slot.get(row.camera_serial)
             if v is None or v.id != row.slot_id or row.wearer_id is None:
                 # Gone from that slot, or nobody wore it (a new camera): nobody to check in at the screen.
                 continue
-            checkins.append({"id": row.id, "slot_id": row.slot_id, "slot_label": self._labels.get(row.slot_id),
-                             "camera_serial": row.camera_serial})
+            out.append({"id": row.id, "slot_id": row.slot_id, "slot_label": self._labels.get(row.slot_id),
+                        "camera_serial": row.camera_serial, "wearer_id": row.wearer_id})
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        views = self.station.views()
+        checkins = [{k: v for k, v in c.items() if k != "wearer_id"} for c in self._open_checkins(views)]
         st = self.cfg.station
         return {
             "station": {"id": st.id, "name": st.name, "version": __version__, "language": st.language,
@@ -147,8 +152,8 @@ class KioskBackend:
         checkin_id = body.get("checkin_id")
         if purpose not in ("checkin", "staff"):
             raise KioskRefusal("bad_request", "purpose is checkin or staff", status=400)
-        if purpose == "checkin" and not isinstance(checkin_id, int):
-            raise KioskRefusal("bad_request", "a check-in session names its checkin_id", status=400)
+        if purpose == "checkin" and checkin_id is not None and not isinstance(checkin_id, int):
+            raise KioskRefusal("bad_request", "checkin_id is a number", status=400)
         who = self._auth(body)
         return self._grant(who, str(purpose), checkin_id if isinstance(checkin_id, int) else None)
 
@@ -156,7 +161,9 @@ class KioskBackend:
         if purpose == "staff" and not who.is_staff:
             raise KioskRefusal("not_allowed", "staff only", status=403)
         if purpose == "checkin":
-            assert checkin_id is not None
+            if checkin_id is None:
+                # Identified first: the check-in of a docked camera handed out to this wearer.
+                checkin_id = self._checkin_for(who)
             view = self._checkin_view(checkin_id)
             if not view.is_open:
                 raise KioskRefusal("not_found", "this check-in is closed", status=404)
@@ -164,7 +171,15 @@ class KioskBackend:
                 # Tags are the wearer's call at the dock; staff change them later with a reason (CLI).
                 raise KioskRefusal("not_your_camera", "this camera was not handed out to you", status=403)
         s = self.sessions.open(who, purpose, checkin_id)
-        return {"session": s.token, "name": who.name, "roles": sorted(r.value for r in who.roles)}
+        return {"session": s.token, "name": who.name, "roles": sorted(r.value for r in who.roles),
+                "checkin_id": checkin_id}
+
+    def _checkin_for(self, who: Identity) -> int:
+        """The newest open check-in, of a camera still in its slot, that was handed out to ``who``."""
+        mine = [c for c in self._open_checkins() if c["wearer_id"] == who.personnel_number]
+        if not mine:
+            raise KioskRefusal("not_your_camera", "no docked camera was handed out to you", status=403)
+        return int(max(c["id"] for c in mine))
 
     def close_session(self, token: str | None) -> None:
         self.sessions.close(token)
@@ -339,7 +354,7 @@ class KioskBackend:
             except KioskRefusal as exc:
                 self.notices.publish({"type": "session_refused", "purpose": purpose, "code": exc.code})
                 return
-            self.notices.publish({"type": "session", "purpose": purpose, "checkin_id": checkin_id,
-                                  "session": granted})
+            self.notices.publish({"type": "session", "purpose": purpose,
+                                  "checkin_id": granted.get("checkin_id", checkin_id), "session": granted})
 
 

@@ -135,6 +135,11 @@ def test_checkin_session_tags_and_finish(kdock: KioskDock) -> None:
         # Only the wearer opens the check-in at the kiosk.
         r = c.post("/api/kiosk/sessions", json={**pin(OFFICER_C), "purpose": "checkin", "checkin_id": cid})
         assert r.status_code == 403 and r.json()["error"] == "not_your_camera"
+        # Identified first (no check-in named): the dock finds the wearer's docked camera, nobody else's.
+        r = c.post("/api/kiosk/sessions", json={**pin(OFFICER_C), "purpose": "checkin"})
+        assert r.status_code == 403 and r.json()["error"] == "not_your_camera"
+        r = c.post("/api/kiosk/sessions", json={**pin(OFFICER_A), "purpose": "checkin"})
+        assert r.status_code == 200 and r.json()["checkin_id"] == cid, r.text
         r = c.post("/api/kiosk/sessions", json={**pin(OFFICER_A), "purpose": "checkin", "checkin_id": cid})
         assert r.status_code == 200, r.text
         token = r.json()["session"]

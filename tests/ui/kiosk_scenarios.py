@@ -138,3 +138,62 @@ async def stay(d: Driver, args: dict[str, str]) -> None:
     await d.wait(lambda: d.screen == "home" and d.has_text("Kopiëren"), what="copying on the home grid")
     d.report(watching=True)
     await asyncio.sleep(600)
+
+
+def _labels(w: object) -> list[object]:
+    from kivy.uix.label import Label
+
+    return [x for x in w.walk(restrict=True) if isinstance(x, Label)]  # type: ignore[attr-defined]
+
+
+def _one_line(label: object) -> bool:
+    """The label's text fits its width on one line (no wrapped or clipped '%')."""
+    # Kivy's laid-out lines: a wrapped "100%" is two lines, a clipped one is wider than the label.
+    lines = [ln for ln in label._label._cached_lines if ln.w > 0]  # type: ignore[attr-defined]
+    return len(lines) == 1 and lines[0].w <= label.width + 1  # type: ignore[attr-defined]
+
+
+async def faces(d: Driver, args: dict[str, str]) -> None:
+    """Home: battery shapes by charge, "100%" on one line, banners that do not repeat their
+    severity; staff: check details in the kiosk's language, tapped open in full."""
+    from dataclasses import replace
+
+    from ui.widgets.icons import icon_texture
+
+    await d.wait(lambda: d.screen == "home" and d.has_text("Vak 2") and d.has_text("37%")
+                 and d.has_text("vak 2 –"), what="both tiles and the fault banner")
+    home = d.app.manager.current_screen
+    t1, t2 = home.tiles[0], home.tiles[1]
+    kinds = [t1.battery_icon.kind, t2.battery_icon.kind]
+    # Filled pixels of each battery shape as drawn: more charge, more black.
+    size = int(t1.battery_icon.width)
+    filled = [sum(1 for i in range(3, len(px), 4) if px[i] > 128)
+              for px in (bytes(icon_texture(k, size, (0, 0, 0, 1), (1, 1, 1, 1)).pixels) for k in kinds)]
+    # A tile copying at 100 %, battery full: the numbers stay on one line at this window size.
+    t1.show(replace(t1.tile, progress=1.0, progress_text="100%", battery="100%"))
+    await d.frames(3)
+    d.report(battery_kinds=kinds, battery_filled=filled, percent_one_line=_one_line(t1.percent),
+             battery_one_line=_one_line(t1.battery),
+             banners=[t for t in d.texts() if t.startswith(("Storing", "Let op"))])
+
+    await d.tap("staff")
+    await d.type(args["number"])
+    await d.tap("key-next")
+    await d.type(args["pin"])
+    await d.tap("key-next")
+    await d.wait_text("Status dock", timeout=60)
+    worst = d.app.manager.current_screen.vm.state.checks[0]  # worst first: the one staff look at
+    ident = f"check-{worst.name}"
+    row = d.find(ident)
+    assert row is not None
+    before = [(x.text, x.shorten) for x in _labels(row) if x.text and ":" in x.text]
+    await d.tap(ident)
+
+    def opened() -> bool:
+        r = d.find(ident)
+        return r is not None and any(not x.shorten for x in _labels(r) if x.text and ":" in x.text)
+
+    await d.wait(opened, what="the row opened")
+    row = d.find(ident)
+    after = [(x.text, x.shorten, _one_line(x)) for x in _labels(row) if x.text and ":" in x.text]
+    d.report(check=ident.removeprefix("check-"), closed=before, opened=after)

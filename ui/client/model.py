@@ -86,6 +86,7 @@ class Alert:
     acknowledged: bool = False
     slot_id: int | None = None
     raised_at: datetime | None = None
+    key: str = ""  # the station's alert key, e.g. "health:vault" (a health alert names its check)
 
     @classmethod
     def parse(cls, d: Any) -> Alert:
@@ -93,7 +94,7 @@ class Alert:
         return cls(id=_int(o.get("id")) or 0, kind=_str(o.get("kind")) or "other",
                    severity=_str(o.get("severity")) or "warn", message=_str(o.get("message")) or "",
                    acknowledged=o.get("acknowledged") is True, slot_id=_int(o.get("slot_id")),
-                   raised_at=_time(o.get("raised_at")))
+                   raised_at=_time(o.get("raised_at")), key=_str(o.get("key")) or "")
 
 
 @dataclass(frozen=True)
@@ -243,12 +244,14 @@ class Session:
     token: str
     name: str
     roles: tuple[str, ...]
+    checkin_id: int | None = None  # a check-in session: the check-in the dock found for this wearer
 
     @classmethod
     def parse(cls, d: Any) -> Session:
         o = _obj(d)
         return cls(token=_str(o.get("session")) or "", name=_str(o.get("name")) or "",
-                   roles=tuple(r for r in _list(o.get("roles")) if isinstance(r, str)))
+                   roles=tuple(r for r in _list(o.get("roles")) if isinstance(r, str)),
+                   checkin_id=_int(o.get("checkin_id")))
 
 
 @dataclass(frozen=True)

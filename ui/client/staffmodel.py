@@ -9,19 +9,37 @@ from ui.client.model import Alert, _int, _list, _obj, _str
 
 
 @dataclass(frozen=True)
+class CheckText:
+    title: str
+    summary: str
+    action: str = ""
+
+
+@dataclass(frozen=True)
 class Check:
     name: str  # stable id; the kiosk translates the title by it
     title: str  # English fallback
     status: str  # ok | warn | critical | unknown
-    summary: str  # English detail (staff read it as the daemon wrote it)
+    summary: str  # English detail (for a daemon that sends no translations)
     action: str = ""
+    code: str = ""  # what the result says, as data (the daemon renders it per language)
+    # language -> the result in words: the daemon renders code + params from the one table the
+    # status page uses too, so the kiosk and the page never say different things.
+    text: tuple[tuple[str, CheckText], ...] = ()
+
+    def words(self, language: str) -> CheckText:
+        found = dict(self.text).get(language)
+        return found if found is not None else CheckText(self.title, self.summary, self.action)
 
     @classmethod
     def parse(cls, d: Any) -> Check:
         o = _obj(d)
+        texts = tuple((lang, CheckText(_str(_obj(t).get("title")) or "", _str(_obj(t).get("summary")) or "",
+                                       _str(_obj(t).get("action")) or ""))
+                      for lang, t in _obj(o.get("text")).items() if isinstance(lang, str))
         return cls(name=_str(o.get("name")) or "", title=_str(o.get("title")) or "",
                    status=_str(o.get("status")) or "unknown", summary=_str(o.get("summary")) or "",
-                   action=_str(o.get("action")) or "")
+                   action=_str(o.get("action")) or "", code=_str(o.get("code")) or "", text=texts)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.scrollview import ScrollView
 
@@ -12,7 +13,7 @@ from ui.theme import Theme
 from ui.viewmodels.kiosk import KioskViewModel
 from ui.viewmodels.kiosk import Screen as ScreenName
 from ui.viewmodels.look import Icon, Tone
-from ui.viewmodels.staff import StaffState, StaffViewModel, Step
+from ui.viewmodels.staff import CheckRow, StaffState, StaffViewModel, Step
 from ui.widgets.common import Chip, Panel, Text, TouchButton
 
 from .base import IdentifyScreen
@@ -24,6 +25,19 @@ def _scroll(theme: Theme) -> tuple[ScrollView, BoxLayout]:
     column.bind(minimum_height=column.setter("height"))
     scroll.add_widget(column)
     return scroll, column
+
+
+class Tappable(ButtonBehavior, Panel):
+    """A row that opens or closes its text when touched."""
+
+
+def _fill(row: Panel, text: Text, line_height: float, expanded: bool) -> None:
+    """Put ``text`` in ``row``: one shortened line, or (expanded) all of it, as tall as it needs."""
+    row.add_widget(text)
+    if expanded:
+        text.bind(texture_size=lambda w, size: setattr(w, "height", max(line_height, size[1])))
+        text.bind(height=lambda w, h: setattr(row, "height", h))
+    text.height = row.height = line_height
 
 
 class StaffScreen(IdentifyScreen[StaffViewModel, StaffState]):
@@ -42,6 +56,26 @@ class StaffScreen(IdentifyScreen[StaffViewModel, StaffState]):
     def show_heading(self, s: StaffState) -> None:
         self.header.title.text = s.title + (f" · {s.staff_name}" if s.staff_name else "")
         self.admin.opacity, self.admin.disabled = (1, False) if s.is_admin else (0, True)
+
+    def _check_line(self, c: CheckRow, th: Theme, *, tappable: bool) -> BoxLayout:
+        """A check: its status chip and title; tapped open, what is the case and what to do, in full."""
+        line_h = th.font * 2.2
+        line = (Tappable(ident=f"check-{c.name}") if tappable else BoxLayout())
+        line.orientation, line.spacing, line.size_hint_y, line.height = "horizontal", th.gap, None, line_h
+        chip = Chip(th, size_hint=(None, None), width=th.font * 7.5, height=line_h, font_size=th.font_small,
+                    pos_hint={"top": 1})
+        chip.show(c.status, c.icon.value, c.tone)
+        line.add_widget(chip)
+        if tappable:
+            line.bind(on_release=lambda _w, n=c.name: self.vm.toggle(n))
+        said = c.title if c.tone is Tone.OK and not c.expanded else f"{c.title}: {c.detail}"
+        text = Text(text=said, font_size=th.font_small, valign="top" if c.expanded else "middle",
+                    **({} if c.expanded else {"shorten": True, "shorten_from": "right"}))
+        line.add_widget(text)
+        if c.expanded:
+            pad = th.font * 0.6
+            text.bind(texture_size=lambda w, size: setattr(line, "height", max(line_h, size[1] + pad)))
+        return line
 
     def draw(self, s: StaffState, t: Translator) -> None:
         th = self.theme
@@ -66,14 +100,10 @@ class StaffScreen(IdentifyScreen[StaffViewModel, StaffState]):
         left.add_widget(overall)
         scroll, column = _scroll(th)
         for c in s.checks:
-            line = BoxLayout(orientation="horizontal", spacing=th.gap, size_hint_y=None, height=th.font * 2.2)
-            chip = Chip(th, size_hint_x=None, width=th.font * 7.5, font_size=th.font_small)
-            chip.show(c.status, c.icon.value, c.tone)
-            line.add_widget(chip)
-            text = Text(text=c.title if c.tone is Tone.OK else f"{c.title}: {c.detail}", font_size=th.font_small,
-                        shorten=True, shorten_from="right")
-            line.add_widget(text)
-            column.add_widget(line)
+            if c.tone is Tone.OK and not c.detail:
+                column.add_widget(self._check_line(c, th, tappable=False))
+            else:
+                column.add_widget(self._check_line(c, th, tappable=True))
         left.add_widget(scroll)
         right = BoxLayout(orientation="vertical", spacing=th.gap, size_hint_x=0.45)
         right.add_widget(Text(text=t("Alerts"), font_size=th.font, bold=True, size_hint_y=None,
@@ -93,8 +123,12 @@ class StaffScreen(IdentifyScreen[StaffViewModel, StaffState]):
             text = Text(text=a.text, font_size=fs, bold=True, size_hint_y=None, valign="top")
             text.bind(texture_size=lambda w, size: setattr(w, "height", size[1]))
             box.add_widget(text)
-            box.add_widget(Text(text=a.detail, font_size=fs * 0.9, shorten=True, shorten_from="right",
-                                size_hint_y=None, height=fs * 1.3))
+            detail = Tappable(ident=f"alert-{a.alert_id}", size_hint_y=None)
+            detail.bind(on_release=lambda _w, i=a.alert_id: self.vm.toggle(f"alert-{i}"))
+            _fill(detail, Text(text=a.detail, font_size=fs * 0.9, valign="top", size_hint_y=None,
+                               **({} if a.expanded else {"shorten": True, "shorten_from": "right"})),
+                  fs * 1.3, a.expanded)
+            box.add_widget(detail)
             if a.acknowledged:
                 box.add_widget(Text(text=t("Acknowledged"), font_size=th.font_small, bold=True, size_hint_y=None,
                                     height=th.target))

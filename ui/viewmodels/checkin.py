@@ -24,8 +24,8 @@ POLL_S = 1.5  # while waiting until it is safe to leave
 
 
 class Step(enum.StrEnum):
-    CHOOSE = "choose"  # which docked camera (none / several)
-    IDENTIFY = "identify"
+    CHOOSE = "choose"  # no camera to check in yet: put it in a slot (a choice only if the kiosk is told one)
+    IDENTIFY = "identify"  # who you are first; the dock then finds the camera handed out to you
     LOADING = "loading"
     LIST = "list"
     TAG = "tag"  # evidence / learning / nothing for one recording
@@ -145,8 +145,12 @@ class CheckinViewModel(ViewModel):
             self.session = None
 
     def _auto_choose(self) -> None:
+        # Who you are comes first: the dock then opens the check-in of the camera handed out to
+        # you, so nobody scrolls through other officers' cameras to find their own.
         if len(self.open) == 1:
             self.choose(self.open[0].id)
+        elif self.open:
+            self.checkin_id, self.step = None, Step.IDENTIFY
 
     def choose(self, checkin_id: int) -> None:
         self.checkin_id = checkin_id
@@ -155,7 +159,6 @@ class CheckinViewModel(ViewModel):
 
     # --- identify (the keys: self.keypad) --------------------------------------------------------
     def _login(self, cred: Credentials) -> None:
-        assert self.checkin_id is not None
         self.step = Step.LOADING
         gen = self._gen
         self.service.login(cred, "checkin", lambda r: self._on_login(gen, r), checkin_id=self.checkin_id)
@@ -169,14 +172,20 @@ class CheckinViewModel(ViewModel):
             self._refuse(result)
             return
         self.session = result
+        if self.checkin_id is None:
+            self.checkin_id = result.checkin_id
+        if self.checkin_id is None:
+            self._refuse(Refusal("not_your_camera"))
+            return
         self._load()
 
     def notice(self, n: DomainNotice) -> bool:
         """A badge was read while this screen asked to identify."""
         if self.step is not Step.IDENTIFY or n.purpose != "checkin":
             return False
-        if n.type == "session" and n.session is not None and n.checkin_id == self.checkin_id:
-            self.session = n.session
+        if n.type == "session" and n.session is not None and n.checkin_id is not None \
+                and self.checkin_id in (None, n.checkin_id):
+            self.session, self.checkin_id = n.session, n.checkin_id
             self.step = Step.LOADING
             self._load()
             return True
@@ -358,7 +367,8 @@ class CheckinViewModel(ViewModel):
             return CheckinState(step, title, t("Which camera did you bring back?"), choices=choices)
         if step is Step.IDENTIFY:
             chosen = next((c for c in self.open if c.id == self.checkin_id), None)
-            where = t("Camera in slot {slot}").format(slot=chosen.slot_label) if chosen else ""
+            where = t("Camera in slot {slot}").format(slot=chosen.slot_label) if chosen else \
+                t("Who are you? The dock then finds the camera you brought back.")
             return CheckinState(step, title, where, identify=self.flow.state(t))
         if step is Step.LOADING:
             return CheckinState(step, title, t("One moment…"), rows=self._rows(fmt), icon=Icon.DOTS,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ui.client.model import Alert, SlotInfo, Snapshot
@@ -19,6 +20,7 @@ class SlotTile:
     icon: Icon
     tone: Tone
     battery: str | None  # "80%" (shown next to a battery shape)
+    battery_icon: str  # "battery-0".."battery-4": the shape filled by quarters
     progress: float | None  # 0..1 while copying
     progress_text: str  # "45%" while copying
     initials: str | None
@@ -63,7 +65,8 @@ _ALERTS: dict[str, str] = {
     "storage_low": N_("Dock storage almost full"),
     "backlog": N_("Footage is waiting to be sent to the vault"),
     "clock": N_("Dock clock not synchronised: no check-out possible"),
-    "slot_fault": N_("Fault in slot {slot}"),
+    # The banner puts the severity word before this ("Fault: slot 8 – ..."): the text must not repeat it.
+    "slot_fault": N_("slot {slot} – staff have been alerted, leave the camera in the dock"),
     "taken_without_checkout": N_("A camera was taken without check-out"),
     "dock_hardware": N_("Dock hardware needs attention"),
     "other": N_("The dock needs attention from staff"),
@@ -72,6 +75,18 @@ _ALERTS: dict[str, str] = {
 
 def alert_text(t: Translator, a: Alert) -> str:
     return t(_ALERTS.get(a.kind, _ALERTS["other"])).format(slot=a.slot_id if a.slot_id is not None else "?")
+
+
+# Staff read the same alerts with the slot named first; they are the ones alerted.
+_STAFF_ALERTS: dict[str, str] = {
+    "slot_fault": N_("Slot {slot}: the camera has a fault"),
+}
+
+
+def staff_alert_text(t: Translator, a: Alert) -> str:
+    if a.kind in _STAFF_ALERTS:
+        return t(_STAFF_ALERTS[a.kind]).format(slot=a.slot_id if a.slot_id is not None else "?")
+    return alert_text(t, a)
 
 
 def severity_words(t: Translator, severity: str) -> str:
@@ -116,9 +131,10 @@ class HomeViewModel(ViewModel):
             if s.notice == "storage_full":
                 status, icon, tone = t("Waiting: storage full"), Icon.WARNING, Tone.WARN
         battery = None if s.battery is None or s.state in ("empty", "checked_out") else fmt.percent(s.battery)
+        quarters = 0 if s.battery is None else max(0, min(4, math.ceil(s.battery / 25)))
         initials = s.wearer_initials if s.state == "assigned" else None
-        return SlotTile(s.id, t("Slot {label}").format(label=s.label), status, icon, tone, battery, progress,
-                        progress_text, initials)
+        return SlotTile(s.id, t("Slot {label}").format(label=s.label), status, icon, tone, battery,
+                        f"battery-{quarters}", progress, progress_text, initials)
 
     def _build(self) -> HomeState:
         t = self.t

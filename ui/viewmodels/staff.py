@@ -14,7 +14,7 @@ from ui.client.staffmodel import HealthInfo
 from ui.i18n import N_, Translator
 from ui.viewmodels.base import ViewModel
 from ui.viewmodels.fmt import Formatter
-from ui.viewmodels.home import alert_text, severity_words
+from ui.viewmodels.home import severity_words, staff_alert_text
 from ui.viewmodels.identify import IdentifyFlow, IdentifyKeypad, IdentifyState
 from ui.viewmodels.look import Icon, Tone
 from ui.viewmodels.refusals import refusal_text
@@ -60,7 +60,8 @@ class CheckRow:
     status: str
     icon: Icon
     tone: Tone
-    detail: str  # the daemon's English summary and action, as written
+    detail: str  # what is the case and what to do, in the kiosk's language
+    expanded: bool = False  # tapped open: the whole text, wrapped; else one shortened line
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,10 @@ class AlertRow:
     text: str
     severity: str
     tone: Tone
-    detail: str
+    detail: str  # the station's reason; for a health alert its check's text in the kiosk's language
     since: str
     acknowledged: bool
+    expanded: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class StaffViewModel(ViewModel):
         self._gen = 0
         self._next_refresh = 0.0
         self._inflight = False
+        self.expanded: set[str] = set()  # check names and "alert-<id>" tapped open
         self.state = self._build()
 
     def set_translator(self, t: Translator) -> None:
@@ -114,6 +117,7 @@ class StaffViewModel(ViewModel):
         self._gen += 1
         self.flow.reset()
         self.step, self.health, self.refusal = Step.IDENTIFY, None, None
+        self.expanded = set()
         self._emit()
 
     def end_session(self) -> None:
@@ -168,6 +172,13 @@ class StaffViewModel(ViewModel):
             self.health, self.step = result, Step.OVERVIEW
         self._emit()
 
+    def toggle(self, key: str) -> None:
+        """Open or close the whole text of a check (its name) or an alert ("alert-<id>")."""
+        if self.step is not Step.OVERVIEW:
+            return
+        self.expanded ^= {key}
+        self._emit()
+
     def acknowledge(self, alert_id: int) -> None:
         if self.session is None or self.step is not Step.OVERVIEW:
             return
@@ -207,19 +218,26 @@ class StaffViewModel(ViewModel):
         assert h is not None
         order = {"critical": 0, "warn": 1, "unknown": 2, "ok": 3}
         checks = []
+        by_name = {}
         for c in sorted(h.checks, key=lambda c: (order.get(c.status, 2), c.name)):
             words, icon, tone = _STATUS.get(c.status, _STATUS["unknown"])
-            title_c = t(CHECK_TITLES[c.name]) if c.name in CHECK_TITLES else c.title
-            detail = f"{c.summary} {c.action}".strip()
-            checks.append(CheckRow(c.name, title_c, t(words), icon, tone, detail))
+            said = c.words(t.language)
+            title_c = t(CHECK_TITLES[c.name]) if c.name in CHECK_TITLES else said.title or c.title
+            detail = f"{said.summary} {said.action}".strip()
+            by_name[c.name] = detail
+            checks.append(CheckRow(c.name, title_c, t(words), icon, tone, detail, c.name in self.expanded))
         now = self._now()
-        alerts = tuple(
-            AlertRow(a.id, alert_text(t, a), severity_words(t, a.severity),
-                     Tone.FAULT if a.severity == "critical" else Tone.WARN, a.message,
-                     fmt.day_clock(a.raised_at, now), a.acknowledged)
-            for a in sorted(h.alerts, key=lambda a: (a.acknowledged, a.severity != "critical", a.id)))
+        alerts = []
+        for a in sorted(h.alerts, key=lambda a: (a.acknowledged, a.severity != "critical", a.id)):
+            # A health alert says what its check says (in this language); the station's own alerts
+            # carry its English reason, which names what failed for technical support.
+            check = a.key.partition(":")[2] if a.key.startswith("health:") else ""
+            detail = by_name.get(check) or a.message
+            alerts.append(AlertRow(a.id, staff_alert_text(t, a), severity_words(t, a.severity),
+                                   Tone.FAULT if a.severity == "critical" else Tone.WARN, detail,
+                                   fmt.day_clock(a.raised_at, now), a.acknowledged, f"alert-{a.id}" in self.expanded))
         words, _, tone = _STATUS.get(h.status, _STATUS["unknown"])
         session = self.session
         return StaffState(Step.OVERVIEW, title, "", overall=t(words), overall_tone=tone, checks=tuple(checks),
-                          alerts=alerts, staff_name=session.name if session else "",
+                          alerts=tuple(alerts), staff_name=session.name if session else "",
                           is_admin=bool(session and "admin" in session.roles))

@@ -100,10 +100,12 @@ def _shape(kind: str, s: float, fg: tuple[float, ...], bg: tuple[float, ...]) ->
     elif k == "cross":
         Line(points=pts((0.18, 0.18), (0.82, 0.82)), width=w, cap="none")
         Line(points=pts((0.18, 0.82), (0.82, 0.18)), width=w, cap="none")
-    elif k == "battery":
+    elif k == "battery" or k.startswith("battery-"):
+        # "battery-N": filled to N quarters (0-4), so 96 % and 37 % look different at a glance.
+        level = int(k.rpartition("-")[2]) if k != "battery" else 4
         Line(rectangle=(*p(0.06, 0.26), 0.8 * s, 0.48 * s), width=max(1.2, s * 0.07), joint="miter")
         Rectangle(pos=p(0.86, 0.4), size=(0.1 * s, 0.2 * s))
-        Rectangle(pos=p(0.16, 0.36), size=(0.6 * s, 0.28 * s))
+        Rectangle(pos=p(0.16, 0.36), size=(0.6 * s * max(0, min(4, level)) / 4, 0.28 * s))
     elif k == "camera":
         Rectangle(pos=p(0.06, 0.2), size=(0.88 * s, 0.56 * s))
         Rectangle(pos=p(0.3, 0.76), size=(0.3 * s, 0.1 * s))

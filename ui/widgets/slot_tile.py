@@ -14,6 +14,8 @@ from ui.viewmodels.home import SlotTile
 from ui.widgets.common import Bar, Chip, Panel, Text
 from ui.widgets.icons import IconView
 
+PERCENT_EM = 3.6  # "100%" in bold on one line, with a little room
+
 
 class SlotTileView(Panel):
     def __init__(self, theme: Theme, **kw: Any) -> None:
@@ -26,7 +28,8 @@ class SlotTileView(Panel):
         top = BoxLayout(orientation="horizontal", size_hint_y=None, height=ft * 1.35, spacing=g / 2)
         self.title = Text(font_size=ft, bold=True, shorten=True)
         self.battery_icon = IconView(kind="battery", size_hint_x=None, width=fs * 1.3)
-        self.battery = Text(font_size=fs, halign="right", size_hint_x=None, width=fs * 2.6)
+        # Wide enough for "100%" on one line (bold digits are ~0.7 em; a % sign ~0.9 em).
+        self.battery = Text(font_size=fs, halign="right", size_hint_x=None, width=fs * 3.4)
         for w in (self.title, self.battery_icon, self.battery):
             top.add_widget(w)
         self.chip = Chip(theme, size_hint_y=None, height=fs * 2.1, font_size=fs, one_line=True,
@@ -34,7 +37,7 @@ class SlotTileView(Panel):
         self.bottom = bottom = BoxLayout(orientation="horizontal", size_hint_y=None, height=fs * 1.35, spacing=g)
         self.bar = Bar(theme, size_hint_y=None, height=max(8, theme.mm(2)), pos_hint={"center_y": 0.5})
         self._fs = fs
-        self.percent = Text(font_size=fs, bold=True, halign="right", size_hint_x=None, width=fs * 2.8)
+        self.percent = Text(font_size=fs, bold=True, halign="right", size_hint_x=None, width=fs * PERCENT_EM)
         self.initials = Text(font_size=fs, bold=True)
         for w in (self.bar, self.percent, self.initials):
             bottom.add_widget(w)
@@ -50,6 +53,7 @@ class SlotTileView(Panel):
         self.title.text = tile.label
         self.battery.text = tile.battery or ""
         self.battery_icon.opacity = 1 if tile.battery else 0
+        self.battery_icon.kind = tile.battery_icon
         self.chip.show(tile.status, tile.icon.value, tile.tone)
         copying = tile.progress is not None
         self.bar.opacity = 1 if copying else 0
@@ -59,6 +63,6 @@ class SlotTileView(Panel):
         self.percent.text = tile.progress_text
         self.initials.text = tile.initials or ""
         self.bottom.spacing = self.theme.gap if copying else 0
-        self.percent.width = self._fs * 2.8 if copying else 0
+        self.percent.width = self._fs * PERCENT_EM if copying else 0
         self.initials.size_hint_x = None if copying else 1
         self.initials.width = 0 if copying else self.initials.width

@@ -3,6 +3,7 @@ learning with consent, nothing), finish and wait until the copies are safe."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from tests.ui.fakes import SESSION, FakeService, detail
@@ -31,13 +32,25 @@ def ready_vm() -> tuple[CheckinViewModel, FakeService]:
     return vm, svc
 
 
-def test_choose_when_several_and_explain_when_none() -> None:
-    vm = CheckinViewModel(FakeService(), Translator("nl"))
+def test_identify_first_when_several_and_explain_when_none() -> None:
+    svc = FakeService()
+    vm = CheckinViewModel(svc, Translator("nl"))
     vm.start()
     assert vm.state.step is Step.CHOOSE and vm.state.message.startswith("Zet uw camera in een vrij vak")
     vm.set_open((OpenCheckin(8, 4, "4", "CAM-B"), OpenCheckin(7, 3, "3", "CAM-A")))
-    assert [c.text for c in vm.state.choices] == ["Camera CAM-A in vak 3", "Camera CAM-B in vak 4"]
-    vm.choose(8)
+    # Several cameras docked: who are you first; the list of everyone's cameras is never shown.
+    assert vm.state.step is Step.IDENTIFY and not vm.state.choices
+    assert "CAM-A" not in vm.state.message and "CAM-B" not in vm.state.message
+    identify(vm.keypad, "100234", "1234")
+    assert svc.pending("login").args[1:] == ("checkin", None)
+    svc.answer("login", replace(SESSION, checkin_id=8))  # the dock found the wearer's camera
+    assert svc.pending("checkin").args == (8, "tok-1")
+    # A wearer with no camera here is told so.
+    vm.start()
+    identify(vm.keypad, "100511", "5678")
+    svc.answer("login", SESSION)
+    assert vm.state.step is Step.REFUSED and "niet aan u uitgegeven" in vm.state.message
+    vm.choose(8)  # the kiosk was told which camera (a check-in just opened)
     assert vm.state.step is Step.IDENTIFY and vm.state.message == "Camera in vak 4"
 
 

@@ -48,7 +48,20 @@ def test_banners_from_alerts_worst_first_and_connection() -> None:
         Alert(3, "storage_low", "warn", "disk", acknowledged=True),
     )))
     assert [(b.severity, b.text) for b in vm.state.banners] == [
-        ("Storing", "Storing in vak 4"), ("Let op", "Kluis onbereikbaar: opnamen blijven veilig in het dock")]
+        ("Storing", "vak 4 – een beheerder is gewaarschuwd, laat de camera in het dock"),
+        ("Let op", "Kluis onbereikbaar: opnamen blijven veilig in het dock")]
+    # Shown as "<severity>: <text>": no banner says its severity twice ("Storing: Storing in vak 4").
+    for lang in ("nl", "en"):
+        vm.set_translator(Translator(lang))
+        assert all(b.severity.lower() not in b.text.lower() for b in vm.state.banners), lang
+
+
+def test_battery_shape_follows_the_charge() -> None:
+    vm = HomeViewModel(Translator("nl"))
+    vm.set_connected(True)
+    vm.update(snap(SlotInfo(1, "1", "ready", battery=96), SlotInfo(2, "2", "charging", battery=37),
+                   SlotInfo(3, "3", "charging", battery=4)))
+    assert [t.battery_icon for t in vm.state.tiles] == ["battery-4", "battery-2", "battery-1"]
 
 
 def test_language_switch_redraws() -> None:

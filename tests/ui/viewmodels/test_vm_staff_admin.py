@@ -81,3 +81,34 @@ def test_admin_only_for_admins_and_roster_sync() -> None:
     vm.sync_roster()
     svc.answer("roster_sync", Refusal("roster_unavailable"))
     assert vm.state.message == "De personeelslijst kon niet worden bijgewerkt."
+
+
+def test_check_details_in_the_kiosk_language_and_tapped_open() -> None:
+    from ui.client.staffmodel import CheckText
+
+    clock = Check("clock", "Clock synchronisation", "unknown", "Clock synchronisation state unknown: timedatectl: x.",
+                  "Make sure chrony runs.", code="clock.unknown", text=(
+                      ("en", CheckText("Clock synchronisation", "Clock synchronisation state unknown: timedatectl: x.",
+                                       "Make sure chrony runs.")),
+                      ("nl", CheckText("Klok", "Onbekend of de klok gelijkloopt: timedatectl: x.",
+                                       "Zorg dat chrony draait."))))
+    health = HealthInfo("warn", (clock,), (Alert(6, "clock", "warn", "Clock: ...", key="health:clock"),))
+    svc = FakeService()
+    vm = StaffViewModel(svc, Translator("nl"))
+    vm.start()
+    identify(vm.keypad, "900001", "9999")
+    svc.answer("login", STAFF_SESSION)
+    svc.answer("health", health)
+    row = vm.state.checks[0]
+    assert row.detail == "Onbekend of de klok gelijkloopt: timedatectl: x. Zorg dat chrony draait."
+    assert not row.expanded
+    # A health alert says what its check says, in the same language.
+    assert vm.state.alerts[0].detail == row.detail
+    vm.toggle("clock")
+    assert vm.state.checks[0].expanded
+    vm.toggle("alert-6")
+    assert vm.state.alerts[0].expanded
+    vm.set_translator(Translator("en"))
+    assert vm.state.checks[0].detail.startswith("Clock synchronisation state unknown")
+    vm.toggle("clock")
+    assert not vm.state.checks[0].expanded
