@@ -103,6 +103,11 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         print("bodydock keygen: give --signing-key PATH and/or --vault-identity PATH", file=sys.stderr)
         return 2
     try:
+        for path in (args.signing_key, args.vault_identity):
+            if path is not None and not path.parent.is_dir():
+                # A key's folder holds secrets: made private (0700), and said so.
+                path.parent.mkdir(mode=0o700, parents=True)
+                print(f"created folder {path.parent} (mode 0700)")
         if args.signing_key:
             pub = generate_signing_key(args.signing_key)
             print(f"station signing key written to {args.signing_key} (mode 0600)\npublic key: {pub}")
@@ -112,6 +117,9 @@ def cmd_keygen(args: argparse.Namespace) -> int:
             print(f"recipient for vault.recipients: {recipient}")
     except FileExistsError as exc:
         print(f"bodydock keygen: refusing to overwrite {exc.filename}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"bodydock keygen: cannot write {exc.filename or 'the key'}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
 
@@ -167,25 +175,28 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the station daemon")
-    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"station config (default {DEFAULT_CONFIG})")
     run.set_defaults(fn=cmd_run)
 
     demo = sub.add_parser("demo", help="run a simulated dock end to end")
-    demo.add_argument("--slots", type=int, default=4)
-    demo.add_argument("--cameras", type=int, default=6)
-    demo.add_argument("--recordings", type=int, default=3, help="recordings per camera")
-    demo.add_argument("--seconds", type=float, default=2.0, help="length of each recording")
-    demo.add_argument("--workdir", type=Path, default=None, help="default: a new temporary folder")
-    demo.add_argument("--timeout", type=float, default=300.0)
+    demo.add_argument("--slots", type=int, default=4, help="dock slots (default 4)")
+    demo.add_argument("--cameras", type=int, default=6, help="simulated cameras, docked as slots free up (default 6)")
+    demo.add_argument("--recordings", type=int, default=3, help="recordings per camera (default 3)")
+    demo.add_argument("--seconds", type=float, default=2.0, help="length of each recording in seconds (default 2)")
+    demo.add_argument("--workdir", type=Path, default=None, help="folder for the demo station (default: a new "
+                      "temporary folder)")
+    demo.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds (default 300)")
     demo.add_argument("--kiosk", action="store_true", help="open the kiosk on a busy simulated dock (needs a display)")
-    demo.add_argument("--window", default="1280x800", help="kiosk window size for --kiosk (e.g. 800x480)")
+    demo.add_argument("--window", default="1280x800", metavar="WxH",
+                      help="kiosk window size in pixels for --kiosk (default 1280x800; e.g. 800x480)")
     demo.set_defaults(fn=cmd_demo)
 
     ki = sub.add_parser("kiosk", help="the touchscreen (its own process; talks to the daemon's local API)")
     ki.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="read the API socket and language here")
     ki.add_argument("--socket", type=Path, default=None, help="the daemon's local API socket (instead of --config)")
-    ki.add_argument("--language", choices=("nl", "en"), default=None)
-    ki.add_argument("--idle-timeout", type=float, default=60.0, help="seconds before returning home")
+    ki.add_argument("--language", choices=("nl", "en"), default=None, help="default: the config's station.language")
+    ki.add_argument("--idle-timeout", type=float, default=60.0,
+                    help="seconds without a touch before returning home (default 60)")
     ki.add_argument("--window", default=None, metavar="WxH",
                     help="a window of this size instead of fullscreen (development)")
     ki.add_argument("--diagonal", type=float, default=None, help="panel diagonal in inches (touch target size)")
@@ -193,14 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
     ki.set_defaults(fn=cmd_kiosk)
 
     kg = sub.add_parser("keygen", help="create the station signing key (and a vault identity for tests)")
-    kg.add_argument("--signing-key", type=Path)
-    kg.add_argument("--vault-identity", type=Path, help="age identity for a demo/test vault; never on a dock")
+    kg.add_argument("--signing-key", type=Path, metavar="PATH",
+                    help="write a new Ed25519 station signing key here (mode 0600; a missing folder is made 0700); "
+                         "never overwrites")
+    kg.add_argument("--vault-identity", type=Path, metavar="PATH",
+                    help="write an age identity for a demo/test vault here (mode 0600); never keep it on a dock")
     kg.set_defaults(fn=cmd_keygen)
 
     audit = sub.add_parser("audit", help="audit log tools")
     asub = audit.add_subparsers(dest="audit_command", required=True)
     av = asub.add_parser("verify", help="check the audit log's hash chain")
-    av.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    av.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"station config (default {DEFAULT_CONFIG})")
     av.add_argument("--log", type=Path, help="audit log file (default: from the config's state_dir)")
     av.set_defaults(fn=cmd_audit_verify)
 
@@ -215,20 +229,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_identity_parser(sub)  # identity: public key and fingerprint for the vault
 
     st = sub.add_parser("status", help="dock health: checks, slots, backlog, alerts (exit 0 ok, 1 warn, 2 critical)")
-    st.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    st.add_argument("--json", action="store_true")
+    st.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"station config (default {DEFAULT_CONFIG})")
+    st.add_argument("--json", action="store_true", help="the report as JSON (times in UTC, ISO 8601)")
     st.set_defaults(fn=cmd_status)
 
     al = sub.add_parser("alerts", help="open alerts; `alerts ack ID --by NAME` acknowledges one")
-    al.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    al.add_argument("--json", action="store_true")
+    al.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=f"station config (default {DEFAULT_CONFIG})")
+    al.add_argument("--json", action="store_true", help="as JSON (times in UTC, ISO 8601)")
     al.set_defaults(fn=cmd_alerts, alerts_command="list")
     alsub = al.add_subparsers(dest="alerts_command")
     ack = alsub.add_parser("ack", help="acknowledge an alert (logged in the audit log with your name)")
     ack.add_argument("id", type=int)
     ack.add_argument("--by", required=True, help="who acknowledges (staff name)")
     # SUPPRESS: a --config given before "ack" is not overwritten by this one's default.
-    ack.add_argument("--config", type=Path, default=argparse.SUPPRESS)
+    ack.add_argument("--config", type=Path, default=argparse.SUPPRESS,
+                     help=f"station config (default {DEFAULT_CONFIG})")
     return p
 
 

@@ -13,10 +13,13 @@ import json
 import sqlite3
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bodydock.control import ControlClient, ControlError, DaemonNotRunning, socket_path
+from station.timeutil import parse_iso
 
 Loader = Callable[[Path], Any]
 
@@ -50,14 +53,22 @@ def _print(obj: Any, as_json: bool, text: Callable[[Any], str]) -> None:
 # --- slots -------------------------------------------------------------------------------------------
 
 
-def _slots_text(rows: list[dict[str, Any]]) -> str:
+def _slots_text(rows: list[dict[str, Any]], timezone: str = "UTC") -> str:
     lines = []
     for r in rows:
         battery = f"{r['battery']}%" if r.get("battery") is not None else "-"
         extra = " ".join(x for x in (r.get("wearer_id") and f"wearer {r['wearer_id']}", r.get("notice"),
                                      r.get("fault_reason") and f"[{r['fault_reason']}]") if x)
-        lines.append(f"slot {r['id']:>2}  {r['state']:<12} {r.get('camera_serial') or '-':<14} {battery:>4}  {extra}")
+        since = f"since {station_time(r['since'], timezone)}  " if r.get("since") else ""
+        lines.append(f"slot {r['id']:>2}  {r['state']:<12} {r.get('camera_serial') or '-':<14} {battery:>4}  "
+                     f"{since}{extra}".rstrip())
     return "\n".join(lines)
+
+
+def station_time(ts: str | datetime, timezone: str) -> str:
+    """A time as a person at the dock reads it: station-local, with the zone, so it cannot be taken for UTC."""
+    dt = parse_iso(ts) if isinstance(ts, str) else ts
+    return dt.astimezone(ZoneInfo(timezone)).strftime("%d-%m %H:%M:%S %Z")
 
 
 def cmd_slots(args: argparse.Namespace, load: Loader) -> int:
@@ -69,7 +80,7 @@ def cmd_slots(args: argparse.Namespace, load: Loader) -> int:
         print("(the daemon is not running: slot states as the journal last recorded them)", file=sys.stderr)
     except ControlError as exc:
         return _fail(exc)
-    _print(rows, args.json, _slots_text)
+    _print(rows, args.json, lambda rs: _slots_text(rs, cfg.station.timezone))
     return 0
 
 
@@ -120,18 +131,22 @@ def _duration(seconds: float | None) -> str:
     return f"{m:3d}:{s:02d}"
 
 
-def _checkin_text(v: dict[str, Any]) -> str:
-    state = "open" if v["closed_at"] is None else f"closed {v['closed_at']}"
+def _checkin_text(v: dict[str, Any], timezone: str = "UTC") -> str:
+    state = "open" if v["closed_at"] is None else f"closed {station_time(v['closed_at'], timezone)}"
     head = (f"check-in {v['checkin_id']}: camera {v['camera_serial']} (slot {v['slot_id']}), "
             f"worn by {v.get('wearer_name') or '-'} ({v.get('wearer_id') or 'unknown'}), {state}")
     lines = [head, "  #  start                     length      size  tag"]
+
+    def start(ts: str | None) -> str:
+        return station_time(ts, timezone) if ts else "-"
+
     for n, r in enumerate(v["recordings"], start=1):
         detail = r.get("case_number") or ""
         if r.get("consent"):
             c = r["consent"]
             detail = f"consent {'yes' if c['given'] else 'no'} ({c['method']})"
         flags = "" if r["offloaded"] else " (copying)"
-        lines.append(f"{n:>3}  {r['started_at'] or '-':<24} {_duration(r['duration_s'])} {r['size']:>10}  "
+        lines.append(f"{n:>3}  {start(r['started_at']):<24} {_duration(r['duration_s'])} {r['size']:>10}  "
                      f"{r['tag']} {detail}{flags}")
     return "\n".join(lines)
 
@@ -148,14 +163,16 @@ def _find_checkin(client: ControlClient, args: argparse.Namespace) -> dict[str, 
 
 def cmd_checkin(args: argparse.Namespace, load: Loader) -> int:
     client = _client(args, load)
+    tz = load(args.config).station.timezone
     try:
         if args.checkin_command == "list":
             views = client.call("checkins")
-            _print(views, args.json, lambda vs: "\n\n".join(_checkin_text(v) for v in vs) or "no open check-ins")
+            _print(views, args.json, lambda vs: "\n\n".join(_checkin_text(v, tz) for v in vs)
+                   or "no open check-ins")
             return 0
         view = _find_checkin(client, args)
         if args.checkin_command == "show":
-            _print(view, args.json, _checkin_text)
+            _print(view, args.json, lambda v: _checkin_text(v, tz))
             return 0
         if args.checkin_command == "tag":
             recs = view["recordings"]
@@ -232,24 +249,26 @@ def _auth_args(p: argparse.ArgumentParser, *, required: bool = True, as_flag: st
 
 def add_parsers(sub: Any, default_config: Path, load: Loader) -> None:
     def cfg_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", type=Path, default=default_config)
+        p.add_argument("--config", type=Path, default=default_config,
+                       help=f"station config, for the daemon's control socket (default {default_config})")
 
     sl = sub.add_parser("slots", help="slot states (live from the daemon, else from the journal)")
     cfg_arg(sl)
-    sl.add_argument("--json", action="store_true")
+    sl.add_argument("--json", action="store_true", help="as JSON (times in UTC, ISO 8601)")
     sl.set_defaults(fn=lambda a: cmd_slots(a, load))
 
     co = sub.add_parser("checkout", help="check out a camera for an officer (through the daemon)")
     cfg_arg(co)
     _auth_args(co)
     co.add_argument("--for", dest="for_officer", metavar="NUMBER", help="staff: check out for this officer")
-    co.add_argument("--json", action="store_true")
+    co.add_argument("--json", action="store_true", help="as JSON")
     co.set_defaults(fn=lambda a: cmd_checkout(a, load))
 
     cc = sub.add_parser("checkout-cancel", help="staff: put a released, not yet taken camera back to ready")
     cfg_arg(cc)
-    cc.add_argument("--slot", type=int, required=True)
-    cc.add_argument("--reason", default="cancelled by staff")
+    cc.add_argument("--slot", type=int, required=True, help="the slot number of the released camera")
+    cc.add_argument("--reason", default="cancelled by staff",
+                    help="why, for the audit log (default 'cancelled by staff')")
     _auth_args(cc, as_flag="--as")
     cc.set_defaults(fn=lambda a: cmd_checkout_cancel(a, load))
 
@@ -257,7 +276,7 @@ def add_parsers(sub: Any, default_config: Path, load: Loader) -> None:
     csub = ci.add_subparsers(dest="checkin_command", required=True)
     ls = csub.add_parser("list", help="open check-ins")
     cfg_arg(ls)
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--json", action="store_true", help="as JSON (times in UTC, ISO 8601)")
     for name, helptext in (("show", "one check-in"), ("tag", "tag a recording"), ("finish", "finish a check-in")):
         c = csub.add_parser(name, help=helptext)
         cfg_arg(c)
@@ -266,16 +285,18 @@ def add_parsers(sub: Any, default_config: Path, load: Loader) -> None:
         which.add_argument("--slot", type=int, help="the latest check-in of the camera in this slot")
         which.add_argument("--camera", help="the latest check-in of this camera")
         if name == "show":
-            c.add_argument("--json", action="store_true")
+            c.add_argument("--json", action="store_true", help="as JSON (times in UTC, ISO 8601)")
             continue
         _auth_args(c, as_flag="--as")
         if name == "tag":
             c.add_argument("--recording", required=True, help="number in `checkin show`, or recording id")
-            c.add_argument("--tag", required=True, choices=["evidence", "learning", "uncategorised"])
+            c.add_argument("--tag", required=True, choices=["evidence", "learning", "uncategorised"],
+                           help="evidence (with --case-number), learning (with --consent) or uncategorised")
             c.add_argument("--case-number", help="evidence: the case number")
             c.add_argument("--consent", choices=["yes", "no"], help="learning: did the filmed person consent")
             c.add_argument("--consent-method", default="verbal",
-                           choices=["verbal", "written", "on_camera", "not_asked"])
+                           choices=["verbal", "written", "on_camera", "not_asked"],
+                           help="learning: how consent was given (default verbal)")
             c.add_argument("--consent-note", help="learning: a short, factual note (no names)")
             c.add_argument("--reason", help="staff: why the tag changes")
     ci.set_defaults(fn=lambda a: cmd_checkin(a, load))
@@ -283,7 +304,7 @@ def add_parsers(sub: Any, default_config: Path, load: Loader) -> None:
     ro = sub.add_parser("roster", help="roster tools: hash a PIN, check or sign a roster file")
     rsub = ro.add_subparsers(dest="roster_command", required=True)
     hp = rsub.add_parser("hash-pin", help="print the scrypt hash of a PIN for the roster's pin_hash")
-    hp.add_argument("--pin-stdin", action="store_true")
+    hp.add_argument("--pin-stdin", action="store_true", help="read the PIN from one line of stdin (else it is asked)")
     ck = rsub.add_parser("check", help="validate a roster file")
     ck.add_argument("file", type=Path)
     sg = rsub.add_parser("sign", help="write FILE.sig for a roster kept in the vault")

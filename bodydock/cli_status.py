@@ -12,12 +12,12 @@ import textwrap
 from pathlib import Path
 from typing import Any, TextIO
 
+from bodydock.cli_shift import station_time
 from config.model import StationConfig
 from health import fmt
 from health.gather import Gatherer
 from health.monitor import build_report
 from health.report import report_json
-from station.timeutil import parse_iso
 
 _TIMEOUT_S = 10.0
 EXIT = {"ok": 0, "unknown": 0, "warn": 1, "critical": 2}
@@ -73,14 +73,16 @@ def _wrap(text: str, indent: int, width: int) -> list[str]:
     return textwrap.wrap(text, width=max(40, width - indent)) or [""]
 
 
-def _time(ts: str | None) -> str:
-    return parse_iso(ts).astimezone().strftime("%d-%m %H:%M:%S") if ts else "-"
+def _time(ts: str | None, timezone: str) -> str:
+    return station_time(ts, timezone) if ts else "-"
 
 
-def render_table(data: dict[str, Any], problem: str | None, out: TextIO, width: int = 100) -> None:
+def render_table(data: dict[str, Any], problem: str | None, out: TextIO, width: int = 100,
+                 timezone: str = "UTC") -> None:
     st = data["station"]
     mode = "live" if data["live"] else "OFFLINE"
     print(f"{st['name']} ({st['id']}), bodydock {st['version']}: {data['status'].upper()}  [{mode}]", file=out)
+    print(f"  as of {_time(data.get('generated_at'), timezone)}; times are station time ({timezone})", file=out)
     if problem:
         print(f"  {problem}; checks below come from the files only.", file=out)
     print(file=out)
@@ -94,28 +96,28 @@ def render_table(data: dict[str, Any], problem: str | None, out: TextIO, width: 
         for line in lines[1:]:
             print(f"{'':<32} {line}", file=out)
     print(file=out)
-    print(f"{'SLOT':<6} {'STATE':<12} {'CAMERA':<16} {'BATTERY':>7} {'HEALTH':>7}  {'SINCE':<15} NOTES", file=out)
+    print(f"{'SLOT':<6} {'STATE':<12} {'CAMERA':<16} {'BATTERY':>7} {'HEALTH':>7}  {'SINCE':<19} NOTES", file=out)
     for s in data["slots"]:
         battery = f"{s['battery_percent']}%" if s["battery_percent"] is not None else "-"
         health = f"{s['battery_health_percent']}%" if s["battery_health_percent"] is not None else "-"
         notes = "; ".join(n for n in (s["fault_reason"], s["notice"]) if n)
         print(f"{s['label']:<6} {s['state']:<12} {s['camera_serial'] or '-':<16} {battery:>7} {health:>7}  "
-              f"{_time(s['since']):<15} {notes}", file=out)
+              f"{_time(s['since'], timezone):<19} {notes}", file=out)
     if data["backlog"] is not None:
         b = data["backlog"]
         oldest = f", oldest {fmt.duration(b['oldest_age_s'])}" if b["oldest_age_s"] else ""
         print(f"\nWaiting for the vault: {b['recordings']} recording(s), {fmt.size(b['bytes'])}{oldest}", file=out)
     print(f"\nOPEN ALERTS ({len(data['alerts'])})", file=out)
-    render_alerts(data["alerts"], out, width)
+    render_alerts(data["alerts"], out, width, timezone)
 
 
-def render_alerts(alerts: list[dict[str, Any]], out: TextIO, width: int = 100) -> None:
+def render_alerts(alerts: list[dict[str, Any]], out: TextIO, width: int = 100, timezone: str = "UTC") -> None:
     for a in alerts:
-        acked = f" (acknowledged by {a['acked_by']} {_time(a['acked_at'])})" if a["acknowledged"] else ""
-        lines = _wrap(a["message"] + acked, 30, width)
-        print(f"#{a['id']:<5} {a['severity'].upper():<9} {_time(a['raised_at']):<15} {lines[0]}", file=out)
+        acked = f" (acknowledged by {a['acked_by']} {_time(a['acked_at'], timezone)})" if a["acknowledged"] else ""
+        lines = _wrap(a["message"] + acked, 36, width)
+        print(f"#{a['id']:<5} {a['severity'].upper():<9} {_time(a['raised_at'], timezone):<19} {lines[0]}", file=out)
         for line in lines[1:]:
-            print(f"{'':<32}{line}", file=out)
+            print(f"{'':<36}{line}", file=out)
 
 
 def cmd_status(cfg: StationConfig, as_json: bool, out: TextIO = sys.stdout) -> int:
@@ -125,7 +127,7 @@ def cmd_status(cfg: StationConfig, as_json: bool, out: TextIO = sys.stdout) -> i
             data["daemon_problem"] = problem
         print(json.dumps(data, indent=2), file=out)
     else:
-        render_table(data, problem, out, shutil.get_terminal_size((100, 24)).columns)
+        render_table(data, problem, out, shutil.get_terminal_size((100, 24)).columns, cfg.station.timezone)
     return EXIT.get(data["status"], 2)
 
 
@@ -137,7 +139,7 @@ def cmd_alerts(cfg: StationConfig, as_json: bool, out: TextIO = sys.stdout) -> i
         if problem:
             print(f"({problem}; alerts as the journal holds them)", file=out)
         if data["alerts"]:
-            render_alerts(data["alerts"], out)
+            render_alerts(data["alerts"], out, timezone=cfg.station.timezone)
         else:
             print("No open alerts.", file=out)
     return 0

@@ -106,8 +106,10 @@ def _slot_line(v: SlotView) -> str:
     what = v.state
     if v.state == "offloading" and v.bytes_total:
         what += f" {v.recordings_done}/{v.recordings_total} rec {100 * v.bytes_done // max(v.bytes_total, 1)}%"
-    if v.notice:
+    if v.notice and not v.notice.startswith(v.state):  # "charging (72%)" already says the state
         what += f" ({v.notice})"
+    elif v.notice:
+        what = v.notice
     if v.fault_reason:
         what += f" [{v.fault_reason}]"
     battery = f"{v.battery}%" if v.battery is not None else "-"

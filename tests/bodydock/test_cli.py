@@ -115,3 +115,71 @@ def test_run_refuses_readable_signing_key(tmp_path: Path, mode: int) -> None:
     os.chmod(tmp_path / "keys" / "signing.key", mode)
     r = bodydock("run", "--config", str(env.config_path), timeout=30)
     assert r.returncode == 2 and "keys.signing_key" in r.stderr
+
+
+# --- the faces of the command line (issue 17) ---------------------------------------------------------
+
+
+def test_keygen_makes_a_missing_key_folder_instead_of_a_traceback(tmp_path: Path) -> None:
+    key = tmp_path / "keys" / "signing.key"
+    r = bodydock("keygen", "--signing-key", str(key))
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert (key.parent.stat().st_mode & 0o777) == 0o700 and (key.stat().st_mode & 0o777) == 0o600
+    assert "public key: ed25519:" in r.stdout and f"created folder {key.parent}" in r.stdout
+    again = bodydock("keygen", "--signing-key", str(key))
+    assert again.returncode == 1 and "refusing to overwrite" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_every_option_says_what_it_is() -> None:
+    import argparse
+
+    from bodydock.cli import build_parser
+
+    missing = []
+
+    def walk(p: argparse.ArgumentParser, path: str) -> None:
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for name, sub in a.choices.items():
+                    walk(sub, f"{path} {name}")
+            elif a.option_strings and a.help is None:
+                missing.append(f"{path} {a.option_strings[0]}")
+
+    walk(build_parser(), "bodydock")
+    # `bodydock identity` (bodydock/cli_identity.py) belongs to the vault work and is left to it.
+    missing = [m for m in missing if not m.startswith("bodydock identity ")]
+    assert not missing, missing
+
+
+def test_times_are_station_time_with_the_zone(tmp_path: Path) -> None:
+    from bodydock.cli_shift import _slots_text
+
+    rows = [{"id": 1, "state": "ready", "camera_serial": "CAM-1", "battery": 90, "since": "2026-01-15T12:00:00Z"},
+            {"id": 2, "state": "charging", "camera_serial": "CAM-2", "since": "2026-07-15T12:00:00Z"}]
+    text = _slots_text(rows, "Europe/Amsterdam")
+    assert "since 15-01 13:00:00 CET" in text and "since 15-07 14:00:00 CEST" in text
+    # `bodydock status` (offline here: no daemon) prints station time and says which zone.
+    env = write_station_config(tmp_path)
+    r = bodydock("status", "--config", str(env.config_path), timeout=120)
+    assert "times are station time (Europe/Amsterdam)" in r.stdout, r.stdout + r.stderr
+    assert " CET" in r.stdout or " CEST" in r.stdout
+
+
+def test_demo_says_a_charging_slot_once() -> None:
+    from bodydock.demo import _slot_line
+    from station.core.engine import SlotView
+
+    v = SlotView(id=3, state="charging", camera_serial="BWC-3", model=None, wearer_id=None, battery=72,
+                 fault_reason=None, notice="charging (72%)", busy=None, recordings_done=0, recordings_total=0,
+                 bytes_done=0, bytes_total=0)
+    line = _slot_line(v)
+    assert "charging (72%)" in line and "charging (charging" not in line
+
+
+def test_roster_fields_are_documented() -> None:
+    from station.shift.roster import _SCHEMA
+
+    doc = (ROOT / "docs" / "shift.md").read_text()
+    section = doc[doc.index("### Roster fields"):]
+    fields = _SCHEMA["properties"]["officers"]["items"]["properties"]
+    assert all(f"| `{name}` |" in section for name in fields), [n for n in fields if f"| `{n}` |" not in section]
