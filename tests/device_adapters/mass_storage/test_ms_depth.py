@@ -56,11 +56,37 @@ def _deep_folder(root: Path, depth: int) -> None:
         os.close(fd)
 
 
-def test_twenty_thousand_nested_folders(tmp_path: Path) -> None:
+def _remove_deep(top: Path) -> None:
+    """Take the tree apart from the top (shutil.rmtree, and so pytest's clean-up, recurses)."""
+    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        current = "DCIM"
+        while True:
+            names = os.listdir(top / current)
+            if names != ["d"]:
+                for n in names:
+                    os.unlink(f"{current}/{n}", dir_fd=fd)
+                os.rmdir(current, dir_fd=fd)
+                return
+            nxt = "x" if current != "x" else "y"
+            os.rename(f"{current}/d", nxt, src_dir_fd=fd, dst_dir_fd=fd)
+            os.rmdir(current, dir_fd=fd)
+            current = nxt
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def deep_folder(tmp_path: Path) -> Iterator[Path]:
     cam = tmp_path / "cam"
     cam.mkdir()
     _deep_folder(cam, 20_000)
-    adapter = MassStorageAdapterFactory(max_depth=MAX_DEPTH_BOUND)(str(cam))
+    yield cam
+    _remove_deep(cam)
+
+
+def test_twenty_thousand_nested_folders(deep_folder: Path) -> None:
+    adapter = MassStorageAdapterFactory(max_depth=MAX_DEPTH_BOUND)(str(deep_folder))
     with _shallow_stack(60):
         assert adapter.list_recordings() == ()
         deep = [f for f in adapter.findings() if "nested deeper than 64" in f.problem]
