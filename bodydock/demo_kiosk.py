@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -156,18 +158,55 @@ def busy_dock(d: DemoDock, *, slow_mbps: float = 0.004) -> None:
                                    "vault unreachable for 2 h 10 min: connection refused")
 
 
+class Stop(Exception):
+    """SIGTERM or SIGINT to the demo: everything it started is stopped on the way out."""
+
+
+def _stop(signum: int, _frame: object) -> None:
+    # Once: a second Ctrl+C must not interrupt the stopping itself.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    raise Stop(signal.Signals(signum).name)
+
+
 def main(args: argparse.Namespace) -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bodydock-kiosk-demo-"))
     work.mkdir(parents=True, exist_ok=True)
-    print(f"bodydock demo --kiosk: a busy simulated dock in {work}; close the kiosk window to stop.")
-    with demo_dock(work) as dock:
-        busy_dock(dock)
-        print("Sign in on the kiosk with (personnel number / PIN):")
-        for p in PEOPLE:
-            print(f"  {p['personnel_number']} / {p['pin']}  {p['name']} ({', '.join(p['roles'])})")
-        print("Joost Visser's camera is back in slot 2: check it in and label the recordings.")
-        cmd = [sys.executable, "-m", "ui", "--socket", str(dock.socket), "--window", args.window, "--allow-exit"]
-        try:
-            return subprocess.run(cmd, check=False).returncode
-        except KeyboardInterrupt:
-            return 0
+    # A bare X server has no window buttons to close: Ctrl+C (SIGINT) or SIGTERM stops the kiosk,
+    # the simulated dock and its daemon, wherever the demo is (setting up or running).
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    kiosk: subprocess.Popen[bytes] | None = None
+    print(f"bodydock demo --kiosk: a busy simulated dock in {work}; press Ctrl+C here (or send SIGTERM to "
+          f"process {os.getpid()}) to stop the kiosk and the dock.", flush=True)
+    try:
+        with demo_dock(work) as dock:
+            busy_dock(dock)
+            print("Sign in on the kiosk with (personnel number / PIN):")
+            for p in PEOPLE:
+                print(f"  {p['personnel_number']} / {p['pin']}  {p['name']} ({', '.join(p['roles'])})")
+            print("Joost Visser's camera is back in slot 2: check it in and label the recordings.", flush=True)
+            cmd = [sys.executable, "-m", "ui", "--socket", str(dock.socket), "--window", args.window,
+                   "--allow-exit"]
+            # Its own process group: a Ctrl+C in the terminal reaches the demo, which stops the kiosk itself.
+            kiosk = subprocess.Popen(cmd, start_new_session=True)
+            try:
+                return kiosk.wait()
+            finally:
+                _end(kiosk)
+    except Stop as why:
+        print(f"bodydock demo --kiosk: stopped ({why}); kiosk and dock are stopped.", flush=True)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _end(proc: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

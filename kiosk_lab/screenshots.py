@@ -32,7 +32,7 @@ async def tour(d: Driver, args: dict[str, str]) -> None:
         path = d.screenshot(out / f"{prefix}-{n:02d}-{name}.png")
         d.report(screenshot=str(path))
 
-    await d.wait(lambda: d.has_text("Kopiëren") and d.has_text("Storing in vak 8"), what="the busy dock")
+    await d.wait(lambda: d.has_text("Kopiëren") and d.has_text("vak 8 –"), what="the busy dock")
     shot("home")
     # Check-out: the keypad with a number typed, the PIN as dots, a refusal, and the answer.
     await d.tap("checkout")
@@ -53,12 +53,12 @@ async def tour(d: Driver, args: dict[str, str]) -> None:
     await d.wait_text("Neem de camera uit vak", timeout=60)
     shot("checkout-done")
     await d.tap("done")
-    # Check-in: choose the camera, identify, the recordings, labelling one.
+    # Check-in: who are you (several cameras are docked; the dock finds yours), the recordings,
+    # labelling one.
     await d.tap("checkin")
-    await d.wait_text("Welke camera heeft u teruggebracht?")
-    shot("checkin-choose")
-    await d.tap(f"choose-{args['checkin']}")
+    await d.wait_text("Wie bent u?")
     await d.type(OFFICER)
+    shot("checkin-identify")
     await d.tap("key-next")
     await d.type(OFFICER_PIN)
     await d.tap("key-next")
@@ -96,6 +96,10 @@ async def tour(d: Driver, args: dict[str, str]) -> None:
     await d.type(STAFF_PIN)
     await d.tap("key-next")
     await d.wait_text("Status dock", timeout=60)
+    # The worst check tapped open: what is the case and what to do, in full.
+    worst = d.app.manager.current_screen.vm.state.checks[0].name
+    await d.tap(f"check-{worst}")
+    await d.wait(lambda: d.app.manager.current_screen.vm.state.checks[0].expanded, what="the check opened")
     shot("staff")
     await d.tap("admin")
     await d.wait_text("Versie", timeout=30)
@@ -112,13 +116,12 @@ def shoot(out: Path, size: tuple[int, int], display: str) -> list[str]:
 
     with tempfile.TemporaryDirectory(prefix="bodydock-shots-") as tmp, demo_dock(Path(tmp)) as dock:
         busy_dock(dock)
-        checkin = next(c.checkin_id for c in dock.daemon.runtime.shift.open_checkins() if c.slot_id == 2)
         prefix = f"kiosk-{size[0]}x{size[1]}"
         for old in out.glob(f"{prefix}-*.png"):
             old.unlink()
         cmd = [sys.executable, "-m", "kiosk_lab.driver", "--socket", str(dock.socket), "--window",
                f"{size[0]}x{size[1]}", "--scenario", "kiosk_lab.screenshots:tour", "--arg", f"out={out}",
-               "--arg", f"prefix={prefix}", "--arg", f"checkin={checkin}"]
+               "--arg", f"prefix={prefix}"]
         proc = subprocess.run(cmd, env={**os.environ, "DISPLAY": display}, capture_output=True, text=True,
                               timeout=600)
         if proc.returncode != 0:
