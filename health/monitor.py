@@ -21,6 +21,8 @@ from station.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 ALERT_PREFIX = "health:"
+# Results that mirror an alert the station raised itself (the deliverer's vault alerts).
+MIRRORED = frozenset({"vault.alert"})
 
 
 def alert_key(check: str) -> str:
@@ -89,6 +91,11 @@ class HealthMonitor:
         open_keys = {a.key for a in report.facts.alerts}
         for c in report.checks:
             key = alert_key(c.name)
+            if c.code in MIRRORED:
+                # The check only repeats an alert the station already keeps open: no second one.
+                if key in open_keys:
+                    alerts.clear(key, f"{c.title}: {c.summary}")
+                continue
             if c.status in (Status.WARN, Status.CRITICAL):
                 severity = Severity.CRITICAL if c.status is Status.CRITICAL else Severity.WARN
                 # Raised again while it lasts: refreshes the message, severity and last_seen.

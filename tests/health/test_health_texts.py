@@ -9,6 +9,7 @@ from health import texts
 from health.checks import check_audit
 from health.gather import Gatherer
 from health.model import Status
+from health.monitor import HealthMonitor
 from station.core.alerts import Severity
 from station.core.engine import Station
 from tests.health.conftest import evaluate, health_env, start_station
@@ -39,6 +40,10 @@ def test_vault_check_is_not_ok_while_a_vault_alert_is_open(tmp_path: Path, runni
     st.alerts.raise_("vault-unreachable", Severity.WARN, "vault unreachable for 2 h 10 min: connection refused")
     c = evaluate(cfg, g, st).check("vault")
     assert c.status is Status.WARN and c.code == "vault.alert" and "connection refused" in c.summary and c.action
+    # The monitor raises no second alert for what the station's own alert already says.
+    monitor = HealthMonitor(cfg, st)
+    assert monitor.evaluate().check("vault").code == "vault.alert"
+    assert [a.key for a in st.alerts.open() if "vault" in a.key] == ["vault-unreachable"]
     st.alerts.clear("vault-unreachable", "delivered")
     assert evaluate(cfg, g, st).check("vault").status is Status.OK
 
