@@ -19,6 +19,8 @@ DEB_PACKAGES += linux-libc-dev python3-dev
 # Kiosk (Kivy): GL (Mesa; llvmpipe under Xvfb), touchscreen input (mtdev), the DejaVu font, Xvfb
 # for the widget tests, screenshots and frame benchmark, GNU gettext for the catalogs.
 DEB_PACKAGES += libgl1 libgl1-mesa-dri libegl1 libmtdev1 fonts-dejavu-core xvfb xauth gettext
+# Tests must pass on a busy machine: stress-ng supplies the CPU hogs to prove it (docs in issue 12).
+DEB_PACKAGES += stress-ng
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test lint typecheck deps debs clean locale screenshots cctv-age-vectors
