@@ -14,10 +14,12 @@ e.g. ``BODYDOCK_CAMPAIGN_KILLS=3000 pytest tests/station/core/test_crash_campaig
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import random
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -121,7 +123,8 @@ def _journal_changes(env: StationEnv) -> Callable[[], object]:
     return snapshot
 
 
-def _wait_while_progressing(done: Callable[[], bool], progress: Callable[[], object], stall_s: float, what: str) -> None:
+def _wait_while_progressing(done: Callable[[], bool], progress: Callable[[], object], stall_s: float,
+                            what: str) -> None:
     """Wait for ``done``; fail only when nothing has changed for ``stall_s`` (a deadline that follows progress)."""
     last, since = progress(), time.monotonic()
     while not done():
@@ -153,10 +156,8 @@ def test_crash_campaign(tmp_path: Path, start_daemon: Callable[..., Daemon]) -> 
             time.sleep(c.rng.uniform(0.05, 1.2))
         else:
             # The point may lie beyond what this life has to do: then it dies at our hand instead.
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 daemon.proc.wait(c.rng.uniform(1.0, 2.5))
-            except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired: still running
-                pass
         if daemon.proc.poll() is None:
             daemon.proc.kill()
         elif point is not None and daemon.proc.returncode == -9:
