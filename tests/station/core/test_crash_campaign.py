@@ -104,7 +104,8 @@ class Campaign:
 
     def swap_finished_cameras(self) -> None:
         """A camera that is wiped and ready leaves; the next one takes its slot."""
-        slots = dict(journal_query(self.env.state, "SELECT id, state FROM slots"))
+        rows = journal_query(self.env.state, "SELECT id, state FROM slots")
+        slots = {int(str(sid)): str(state) for sid, state in rows}
         for sid in range(1, SLOTS + 1):
             cam = self.docked.get(sid)
             if cam is not None and (slots.get(sid) not in ("ready", "charging") or simcam.scan_recordings(cam)):
@@ -195,7 +196,7 @@ def test_crash_campaign(tmp_path: Path, start_daemon: Callable[..., Daemon]) -> 
     for _n, entry in iter_entries(env.state / "audit.log"):
         if entry["what"] == "camera.wipe" and entry["result"] == "verified":
             reported.update(entry["details"]["removed"])
-    ids = [r[0] for r in journal_query(env.state, "SELECT id FROM recordings")]
+    ids = [str(r[0]) for r in journal_query(env.state, "SELECT id FROM recordings")]
     assert reported == Counter(ids), f"wipe reports: {sorted(set(ids) ^ set(reported))} (seed {SEED})"
     # Nothing stuck, and no slot ever faulted.
     stuck = journal_query(env.state, "SELECT id, status, vault_status, local_state, camera_state FROM recordings "
