@@ -12,6 +12,9 @@ DEB_PACKAGES += dosfstools mtools exfatprogs exfat-fuse umockdev gir1.2-umockdev
 # SFTP upload tests and benchmark: a real sshd, network namespaces with tbf shaping and nftables
 # loss, a loop-mounted ext4 image for the vault-full fault.
 DEB_PACKAGES += openssh-server openssh-client openssh-sftp-server iproute2 nftables e2fsprogs
+# S3 vault tests and benchmark: a real single-node Ceph cluster (mon, mgr, memstore OSD, radosgw);
+# faketime runs a dock with its clock skewed past the S3 signature window.
+DEB_PACKAGES += ceph-mon ceph-mgr ceph-osd radosgw ceph-common faketime
 # Dock health: the status page screenshot test renders it in headless Chromium.
 DEB_PACKAGES += chromium
 # Badge reader: python-evdev builds against the kernel's input headers (and needs gcc, above).

@@ -42,6 +42,7 @@ from config.model import (
     Policies,
     RecordingPolicyConfig,
     RosterConfig,
+    S3Config,
     SftpConfig,
     SlotConfig,
     SlotHealth,
@@ -239,6 +240,17 @@ def _resolve(base: Path, value: str) -> Path:
 
 
 _SFTP_OPTIONAL = ("confirm", "streams", "connect_timeout_s", "io_timeout_s", "keepalive_s")
+_S3_OPTIONAL = ("region", "prefix", "part_size_mib", "parallel_parts", "object_lock_days", "confirm",
+                "connect_timeout_s", "io_timeout_s")
+
+
+def _s3_config(base: Path, s3: Mapping[str, Any] | None) -> S3Config | None:
+    if s3 is None:
+        return None
+    return S3Config(endpoint=s3["endpoint"], bucket=s3["bucket"],
+                    credentials_file=_resolve(base, s3["credentials_file"]),
+                    ca_file=_resolve(base, s3["ca_file"]) if "ca_file" in s3 else None,
+                    **{k: s3[k] for k in _S3_OPTIONAL if k in s3})
 
 
 def _upload_policy(data: Mapping[str, Any]) -> UploadPolicy:
@@ -339,6 +351,7 @@ def _build(data: Mapping[str, Any], file: Path) -> StationConfig:
             ),
             recipients=tuple(vault["recipients"]),
             upload=_upload_policy(vault.get("upload", {})),
+            s3=_s3_config(base, vault.get("s3")),
         ),
         keys=KeysConfig(signing_key=_resolve(base, data["keys"]["signing_key"])),
         # The schema allows exactly the field names, so defaults come from the dataclass.
@@ -519,6 +532,11 @@ def _semantic_problems(cfg: StationConfig, *, check_files: bool) -> list[_Proble
                 check_secret_file(cfg.vault.sftp.private_key)
             except KeyFileError as exc:
                 problems.append((("vault", "sftp", "private_key"), exc.reason))
+        if cfg.vault.target == "s3" and cfg.vault.s3 is not None:
+            try:
+                check_secret_file(cfg.vault.s3.credentials_file)
+            except KeyFileError as exc:
+                problems.append((("vault", "s3", "credentials_file"), exc.reason))
     return problems
 
 

@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 Language = Literal["nl", "en"]
 DockSource = Literal["simulated", "udev"]
-VaultTarget = Literal["local", "sftp"]
+VaultTarget = Literal["local", "sftp", "s3"]
 SftpConfirm = Literal["size", "readback"]
+S3Confirm = Literal["checksum", "readback"]
 VerifyPolicy = Literal["device-hash", "reread", "both"]
 WipeAfter = Literal["local_verified", "vault_confirmed"]
 HealthAuthMode = Literal["token", "basic"]
@@ -99,6 +100,24 @@ class SftpConfig:
 
 
 @dataclass(frozen=True)
+class S3Config:
+    """An S3-compatible vault (Ceph RGW, MinIO, AWS): the bucket, and a credentials file, never inline keys."""
+
+    endpoint: str  # https://... in production; the CA below is then pinned
+    bucket: str
+    credentials_file: Path  # AWS-style [default] aws_access_key_id / aws_secret_access_key, mode 0600
+    region: str = "us-east-1"
+    ca_file: Path | None = None
+    prefix: str = ""  # key prefix inside the bucket, e.g. "docks/"
+    part_size_mib: int = 16
+    parallel_parts: int = 4
+    object_lock_days: int = 0  # GOVERNANCE retention floor on every object the dock writes; 0 = off
+    confirm: S3Confirm = "checksum"  # part MD5s, the object's ETag and stored SHA-256; 'readback' also reads it
+    connect_timeout_s: float = 15
+    io_timeout_s: float = 60
+
+
+@dataclass(frozen=True)
 class UploadPolicy:
     """The outbox: how, when and how fast footage goes to the vault."""
 
@@ -120,6 +139,7 @@ class VaultConfig:
     sftp: SftpConfig | None
     recipients: tuple[str, ...]  # normalised age1... strings
     upload: UploadPolicy = UploadPolicy()
+    s3: S3Config | None = None
 
 
 @dataclass(frozen=True)

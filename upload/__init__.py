@@ -21,4 +21,10 @@ def make_target(vault: VaultConfig) -> VaultTarget:
 
         assert vault.sftp is not None
         return target_from_config(vault.sftp)
+    if vault.target == "s3":
+        # boto3 is imported here only, like paramiko above.
+        from upload.s3_target import target_from_config as s3_target
+
+        assert vault.s3 is not None
+        return s3_target(vault.s3, max_parallel_items=vault.upload.parallel)
     raise ValueError(f"vault target {vault.target!r} is not available in this build")

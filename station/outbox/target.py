@@ -45,6 +45,7 @@ class VaultAlert(enum.StrEnum):
     PERMISSION = "vault-permission"
     FULL = "vault-full"
     UNREACHABLE = "vault-unreachable"
+    CLOCK_SKEW = "vault-clock-skew"  # the vault refuses signatures from a clock this far off (S3)
 
 
 class VaultError(Exception):
