@@ -11,6 +11,7 @@ import contextlib
 import io
 import logging
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -156,8 +157,12 @@ class MassStorageAdapter(CameraAdapter):
         ext = s.key.rsplit(".", 1)[-1].lower() if "." in s.key.rsplit("/", 1)[-1] else "bin"
         return RecordingInfo(key=s.key, size=s.size, started_at=started, extension=ext)
 
+    def _present(self) -> bool:
+        now = _identity(self.locator)
+        return now is not None and now == self._identity
+
     def check_present(self) -> None:
-        if _identity(self.locator) != self._identity:
+        if not self._present():
             raise CameraGone(f"{self.locator} is gone")
 
     @contextlib.contextmanager
@@ -168,7 +173,7 @@ class MassStorageAdapter(CameraAdapter):
         except CameraGone:
             raise
         except (AdapterError, OSError) as exc:
-            if _identity(self.locator) != self._identity:
+            if not self._present():
                 raise CameraGone(f"{self.locator} vanished during {what}") from exc
             if isinstance(exc, FsError):
                 raise AdapterError(f"{what}: the camera's file system is unreadable: {exc}") from exc
@@ -202,11 +207,23 @@ class _Checked(io.RawIOBase):
 
 
 def _identity(path: str) -> tuple[int, int, int] | None:
+    """What the locator names now; None once it is gone. A block node can outlive its device:
+    a detached loop device or a card reader without its card stays in /dev with size 0."""
     try:
         st = os.stat(path)
     except OSError:
         return None
+    if stat.S_ISBLK(st.st_mode) and _block_sectors(st.st_rdev) == 0:
+        return None
     return st.st_dev, st.st_ino, st.st_rdev
+
+
+def _block_sectors(rdev: int) -> int | None:
+    try:
+        with open(f"/sys/dev/block/{os.major(rdev)}:{os.minor(rdev)}/size", encoding="ascii") as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None  # no sysfs (or not a kernel block device): presence is the node alone
 
 
 def usb_attributes(dev_node: str) -> dict[str, str]:

@@ -349,8 +349,10 @@ def _offload_one(job: OffloadJob, rec: RecordingInfo, row: RecordingRow) -> None
         job.progress.bytes_done = start
         j.update_recording(row.id, status=RecStatus.COPYING.value, bytes_done=0, error=None)
         crash_point("offload.copying")
+        stored: Path | None = None
         try:
             copy = _copy(job, rec, row.id)
+            stored = copy.path
             j.update_recording(
                 row.id, status=RecStatus.STORED.value, sha256=copy.plain_sha256,
                 stored_sha256=copy.cipher_sha256, stored_size=copy.cipher_size, bytes_done=copy.plain_size,
@@ -362,6 +364,15 @@ def _offload_one(job: OffloadJob, rec: RecordingInfo, row: RecordingRow) -> None
             last_error = str(exc)
             log.warning("slot %s: %s: attempt %d: %s", job.slot_id, row.id, attempt, exc)
             continue
+        except BaseException as exc:
+            if stored is not None:
+                # The camera left (or the station is stopping) after this copy was stored but
+                # before it was verified: an unverified copy is no copy. Journaled first, then
+                # the file goes; it is copied again when the camera returns.
+                j.update_recording(row.id, status=RecStatus.PENDING.value, local_state=LocalState.NONE.value,
+                                   store_path=None, error=f"interrupted before verification: {exc}")
+                stored.unlink(missing_ok=True)
+            raise
         document, tag_revision = _manifest(job, rec, row, copy, checks)
         write_durably(job.store.manifest_path(row.id), document)
         # Kept in the journal too: a tag changed later re-issues it after the local copy is gone.
