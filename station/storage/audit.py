@@ -115,6 +115,7 @@ class AuditLog:
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         self.tail_repair: TailRepair | None = None
+        self.head_prev = GENESIS  # the newest entry's link to the one before it, as found on opening
         self._seq, self._head = self._recover_tail(anchored)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         self._fd = fd
@@ -137,6 +138,8 @@ class AuditLog:
                     last_good = line
                     good_end = fh.tell()
         seq, head = (0, GENESIS) if last_good is None else _seq_hash(json.loads(last_good))
+        if last_good is not None:
+            self.head_prev = str(json.loads(last_good).get("prev", GENESIS))
         size = self.path.stat().st_size
         if good_end == size:
             return seq, head
@@ -153,6 +156,7 @@ class AuditLog:
                 fh.flush()
                 os.fsync(fh.fileno())
             obj = json.loads(tail)
+            self.head_prev = head
             self.tail_repair = TailRepair(recovered=True, seq=seq + 1, anchored=is_anchored, aside=None,
                                           size=len(tail), reason="complete entry")
             return _seq_hash(obj)

@@ -34,8 +34,15 @@ AUDIT_TAIL_ALERT = "audit-tail"
 
 
 def open_audit(journal: Journal, path: Path) -> AuditLog:
+    anchored = read_anchor(journal)
     audit = AuditLog(path, anchor=lambda seq, digest: journal.set_meta(AUDIT_ANCHOR, f"{seq}:{digest}"),
-                     anchored=read_anchor(journal))
+                     anchored=anchored)
+    seq, digest = audit.head
+    if anchored is not None and anchored[0] == seq - 1 and anchored[1] == audit.head_prev:
+        # The station died between writing its newest entry and anchoring it. Anchor it now,
+        # before anything else is written: a second such crash must not leave the log two
+        # entries past its anchor (which `audit verify` rightly calls broken).
+        journal.set_meta(AUDIT_ANCHOR, f"{seq}:{digest}")
     repair = audit.tail_repair
     if repair is not None:
         # A lost anchored entry is lost evidence of what the station did; a recovered one is a notice.

@@ -170,3 +170,15 @@ def test_garbage_fails(tmp_path: Path, bad: bytes) -> None:
     with p.open("ab") as fh:
         fh.write(bad)
     assert not verify_chain(p).ok
+
+
+def test_two_crashes_between_entry_and_anchor_in_a_row_still_verify(tmp_path: Path) -> None:
+    journal, p = _journaled_log(tmp_path, 3)
+    for crash in range(2):
+        audit = open_audit(journal, p)  # a station start
+        unanchored = AuditLog(p)  # the same log, but the station dies before the journal hears of the entry
+        unanchored.append(who="system", what=f"entry before crash {crash}")
+        unanchored.close()
+        audit.close()
+        r = verify_chain(p, read_anchor(journal))
+        assert r.ok, r.problem
