@@ -40,10 +40,18 @@ def small_ext4(mountpoint: Path, image: Path, size_mb: int, owner: tuple[int, in
     # -m 0: no blocks reserved for root, so the vault user sees the whole (small) disk.
     _run("mkfs.ext4", "-q", "-F", "-m", "0", str(image))
     mountpoint.mkdir(parents=True, exist_ok=True)
-    _run("mount", "-o", "loop", str(image), str(mountpoint))
+    # The kernel keeps a loop device's read-only flag (BLKROSET, which the mass-storage adapter
+    # sets on every camera it reads) after the device is detached, and `mount -o loop` quietly
+    # mounts such a device read-only: attach explicitly, clear the flag, and insist on rw.
+    dev = _run("losetup", "--find", "--show", str(image))
     try:
-        os.chown(mountpoint, *owner)
-        yield SmallFs(image, mountpoint)
+        _run("blockdev", "--setrw", dev)
+        _run("mount", "-o", "rw", dev, str(mountpoint))
+        try:
+            os.chown(mountpoint, *owner)
+            yield SmallFs(image, mountpoint)
+        finally:
+            subprocess.run(["umount", "-l", str(mountpoint)], check=False, capture_output=True)
     finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], check=False, capture_output=True)
+        subprocess.run(["losetup", "-d", dev], check=False, capture_output=True)
         image.unlink(missing_ok=True)
