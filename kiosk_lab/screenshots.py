@@ -56,7 +56,7 @@ async def tour(d: Driver, args: dict[str, str]) -> None:
     # Check-in: who are you (several cameras are docked; the dock finds yours), the recordings,
     # labelling one.
     await d.tap("checkin")
-    await d.wait_text("Wie bent u?")
+    await d.wait_text("Eerst: wie bent u?")
     await d.type(OFFICER)
     shot("checkin-identify")
     await d.tap("key-next")

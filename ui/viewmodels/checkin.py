@@ -368,7 +368,7 @@ class CheckinViewModel(ViewModel):
         if step is Step.IDENTIFY:
             chosen = next((c for c in self.open if c.id == self.checkin_id), None)
             where = t("Camera in slot {slot}").format(slot=chosen.slot_label) if chosen else \
-                t("Who are you? The dock then finds the camera you brought back.")
+                t("First: who are you?")
             return CheckinState(step, title, where, identify=self.flow.state(t))
         if step is Step.LOADING:
             return CheckinState(step, title, t("One moment…"), rows=self._rows(fmt), icon=Icon.DOTS,
