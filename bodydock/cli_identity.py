@@ -43,6 +43,7 @@ def cmd_identity(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("identity", help="print the dock's public signing key and fingerprint (for the vault)")
-    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                   help="the station configuration naming the signing key and station id (default: %(default)s)")
     p.add_argument("--signing-key", type=Path, default=None, help="read this key file instead of the config's")
     p.set_defaults(fn=cmd_identity)
