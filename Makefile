@@ -26,7 +26,7 @@ DEB_PACKAGES += libgl1 libgl1-mesa-dri libegl1 libmtdev1 fonts-dejavu-core xvfb 
 DEB_PACKAGES += stress-ng
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint typecheck deps debs clean locale screenshots cctv-age-vectors
+.PHONY: demo test lint typecheck deps debs catalogs clean locale screenshots cctv-age-vectors
 
 # With a display the demo opens the kiosk on the simulated dock; without one it runs headless.
 demo: deps
@@ -43,7 +43,13 @@ lint: deps
 typecheck: deps
 	$(BIN)/mypy
 
-deps: debs $(VENV)/.installed
+deps: debs catalogs $(VENV)/.installed
+
+# The kiosk's compiled catalogs are made from the committed .po files, never committed themselves.
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard ui/locale/*/LC_MESSAGES/*.po))
+catalogs: $(MO_FILES)
+$(MO_FILES): %.mo: %.po | debs
+	msgfmt --check -o $@ $<
 
 debs:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -79,7 +85,7 @@ $(CCTV_AGE_DIR)/package/index.js:
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
 
-# Kiosk catalogs: extract the marked strings, merge them into each language, compile (.mo committed).
+# Kiosk catalogs: extract the marked strings, merge them into each language, compile (.po committed, .mo made).
 XGETTEXT := xgettext -L Python --from-code=UTF-8 --keyword=t --keyword=n:1,2 --keyword=p:1c,2 --keyword=N_ \
 	--no-wrap --sort-output --add-location=file --package-name=bodydock --msgid-bugs-address=none
 locale: debs

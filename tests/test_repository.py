@@ -10,7 +10,7 @@ from tests.conftest import ROOT
 # What a command makes again: the virtualenv, byte code, caches, build outputs, compiled catalogs.
 GENERATED = re.compile(
     r"(^|/)(\.venv|venv|__pycache__|\.mypy_cache|\.pytest_cache|\.ruff_cache|build|dist|[^/]*\.egg-info)(/|$)"
-    r"|\.py[co]$"
+    r"|\.py[co]$|\.mo$"
 )
 
 
