@@ -20,6 +20,7 @@ import hashlib
 import io
 import logging
 import posixpath
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -54,7 +55,7 @@ from upload.sftp import (
     SftpError,
     SftpSession,
 )
-from upload.ssh import AuthRejected, HostKeyRejected, SshSettings, connect, load_private_key
+from upload.ssh import AuthRejected, HostKeyRejected, SshSettings, abort_socket, connect, load_private_key
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,13 @@ class _Connection:
     def close(self) -> None:
         self.transport.close()
 
+    def abort(self) -> None:
+        """Give up on a failed connection: requests still queued must never reach the vault later."""
+        sock = self.transport.sock
+        if isinstance(sock, socket.socket):
+            abort_socket(sock)
+        self.transport.close()
+
 
 class _Cursor:
     """Hands out the next byte range to write; shared by the channels of one upload."""
@@ -195,11 +203,11 @@ class SftpTarget(VaultTarget):
             receipt = _Delivery(conn, item, self.options, pacer).run()
         except VaultError:
             if conn is not None:
-                conn.close()
+                conn.abort()
             raise
         except BaseException as exc:
             if conn is not None:
-                conn.close()
+                conn.abort()
             vault_error = classify(exc, self.description)
             if vault_error is None:
                 raise

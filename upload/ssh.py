@@ -6,8 +6,10 @@ not trust never even sees which key we hold.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +50,19 @@ class SshSettings:
     io_timeout_s: float = 60.0
     keepalive_s: float = 15.0
     window_bytes: int = 8 * 1024 * 1024  # our receive window: read-back throughput over long RTT
+
+
+def abort_socket(sock: socket.socket) -> None:
+    """Reset a connection instead of closing it: the kernel drops what it has not yet sent.
+
+    A plain close keeps sending the queued bytes after we gave up; across a network outage they
+    can reach the vault seconds later, after a retry on a new connection has finished the file,
+    and re-create a ``.partial`` there (seen as a ``.partial`` left behind on a busy machine).
+    """
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.close()
 
 
 def load_private_key(path: Path) -> paramiko.PKey:
