@@ -209,7 +209,9 @@ def _drive(station: Station, plans: list[CameraPlan], dock_dir: Path, timeout_s:
             v = views[sid]
             if v.state == "ready" and v.camera_serial == plan.serial:
                 plan.ready_seen = True
-                if waiting:
+                # Once: the views are a snapshot, and on a busy machine the assignment asked for in
+                # an earlier round may land between the snapshot and this call (CheckoutError).
+                if waiting and plan.next_wearer is None:
                     # The next officer's shift starts: reassign this camera and let them take it.
                     officer = OFFICERS[(next_officer + 3) % len(OFFICERS)]
                     next_officer += 1
