@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from bodydock.assembly import build_station
 from config.loader import load_config
 from config.model import StationConfig
+from station.core.engine import Station
 from station.crypto.hashing import age_plaintext_sha256
 from station.crypto.keys import generate_age_identity, generate_signing_key
 
@@ -84,6 +86,22 @@ policies:
 @pytest.fixture
 def station_env(tmp_path: Path) -> StationEnv:
     return write_station_config(tmp_path)
+
+
+@pytest.fixture
+def running() -> Iterator[list[Station]]:
+    """Stations a test started in-process; each is stopped when the test ends, however it ends."""
+    stations: list[Station] = []
+    yield stations
+    for s in stations:
+        s.stop()
+
+
+def start_station(env: StationEnv, running: list[Station]) -> Station:
+    st = build_station(env.load())
+    st.start()
+    running.append(st)
+    return st
 
 
 def decrypt_sha256(path: Path, identity: Path) -> str:

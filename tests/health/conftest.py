@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from bodydock.assembly import build_station
 from config.model import HealthConfig, StationConfig
 from health.checks import Limits, run_checks
 from health.gather import Gatherer
@@ -58,21 +57,6 @@ def health_env(root: Path, *, health: str = "", slots: int = 2, vault: str | Non
         text += "health:\n" + "".join(f"  {line}\n" for line in health.strip("\n").splitlines())
     env.config_path.write_text(text)
     return env
-
-
-@pytest.fixture
-def running() -> Iterator[list[Station]]:
-    stations: list[Station] = []
-    yield stations
-    for s in stations:
-        s.stop()
-
-
-def start_station(env: StationEnv, running: list[Station]) -> Station:
-    st = build_station(env.load())
-    st.start()
-    running.append(st)
-    return st
 
 
 def with_health(cfg: StationConfig, **sections: object) -> HealthConfig:
@@ -187,3 +171,12 @@ def daemon() -> Iterator[Callable[..., Daemon]]:
     yield start
     for d in started:
         d.stop()
+
+
+def quiet_load(root: Path) -> Path:
+    """A /proc/loadavg of a dock at rest: tests that read whole reports must not depend on how busy the test
+    machine is (the load check itself is tested with prepared files in test_health_probes.py)."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "loadavg"
+    path.write_text("0.20 0.15 0.10 1/120 4242\n")
+    return path

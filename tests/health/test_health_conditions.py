@@ -19,8 +19,8 @@ from health.model import Status
 from health.monitor import HealthMonitor, alert_key
 from station.core.engine import SlotView, Station
 from station.storage.audit import iter_entries
-from tests.conftest import StationEnv, wait_for
-from tests.health.conftest import evaluate, health_env, needs_root, start_station, with_health
+from tests.conftest import StationEnv, start_station, wait_for
+from tests.health.conftest import evaluate, health_env, needs_root, with_health
 from tests.upload.conftest import needs_root_sshd
 from tests.upload.lab.sshd import VAULT_ROOT, make_server, remove_server
 

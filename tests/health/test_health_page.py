@@ -19,8 +19,8 @@ from health.clock import chrony_provider
 from health.gather import Probes
 from localapi.service import start_health
 from station.core.engine import Station
-from tests.conftest import wait_for
-from tests.health.conftest import SECRET, free_port, health_env, http_get, start_station, write_secret
+from tests.conftest import start_station, wait_for
+from tests.health.conftest import SECRET, free_port, health_env, http_get, quiet_load, write_secret
 from tests.health.test_health_probes import CHRONY, thermal, tool
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -70,7 +70,8 @@ http:
              and st.deliverer.backlog()[0] == 0, 90, what="docks settled")
     probes = Probes(thermal_root=thermal(tmp_path / "thermal", {"x86_pkg_temp": "52000"}),
                     clock=chrony_provider(str(tool(tmp_path, "chronyc", CHRONY.format(
-                        offset="-0.000412", leap="Normal")))))
+                        offset="-0.000412", leap="Normal")))),
+                    loadavg=quiet_load(tmp_path / "proc"), cpus=2)
     svc = start_health(cfg, st, probes)
     try:
         fault = next(a for a in st.alerts.open() if a.key == "slot-fault:3")

@@ -12,7 +12,8 @@ from health.model import Status
 from health.monitor import HealthMonitor
 from station.core.alerts import Severity
 from station.core.engine import Station
-from tests.health.conftest import evaluate, health_env, start_station
+from tests.conftest import start_station
+from tests.health.conftest import evaluate, health_env
 
 
 def test_every_code_has_english_and_dutch_and_renders(tmp_path: Path) -> None:

@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from bodydock.assembly import build_station
 from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import expected_hashes, make_camera
 from station.core.engine import SlotView, Station
-from tests.conftest import StationEnv, decrypt_sha256, wait_for, write_station_config
+from tests.conftest import StationEnv, decrypt_sha256, start_station, wait_for, write_station_config
 
 
 def sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
-
-
-@pytest.fixture
-def running() -> Iterator[list[Station]]:
-    stations: list[Station] = []
-    yield stations
-    for s in stations:
-        s.stop()
-
-
-def start(env: StationEnv, running: list[Station]) -> Station:
-    st = build_station(env.load())
-    st.start()
-    running.append(st)
-    return st
 
 
 def view(st: Station, sid: int = 1) -> SlotView:
@@ -52,7 +33,7 @@ def test_two_slots_offload_wipe_and_deliver(tmp_path: Path, running: list[Statio
     env = write_station_config(tmp_path, slots=2)
     a, b = cam(env, "CAM-A"), cam(env, "CAM-B", recordings=2)
     truth = list(expected_hashes(a).values()) + list(expected_hashes(b).values())
-    st = start(env, running)
+    st = start_station(env, running)
     simcam.dock(env.dock, 1, a)
     simcam.dock(env.dock, 2, b)
     wait_for(lambda: [v.state for v in st.views()] == ["ready", "ready"], 60, what="both ready")
@@ -77,7 +58,7 @@ def test_wrong_device_hash_faults_slot_and_keeps_footage(tmp_path: Path, running
     c = cam(env, "CAM-H")
     keys = sorted(expected_hashes(c))
     simcam.set_faults(c, {"wrong_hash": [keys[1]]})
-    st = start(env, running)
+    st = start_station(env, running)
     simcam.dock(env.dock, 1, c)
     wait_for(lambda: view(st).state == "fault", 60, what="fault")
     assert "does not verify" in (view(st).fault_reason or "")
@@ -93,7 +74,7 @@ def test_yank_mid_offload_then_redock_resumes_without_duplicates(tmp_path: Path,
     truth = expected_hashes(c)
     sizes = sorted(p.stat().st_size for p in c.rglob("*.MP4"))
     simcam.set_faults(c, {"yank_after_bytes": sizes[0] * 2 + 1000})
-    st = start(env, running)
+    st = start_station(env, running)
     simcam.dock(env.dock, 1, c)
     wait_for(lambda: not simcam.docked(env.dock), 30, what="the camera to be yanked")
     wait_for(lambda: view(st).state == "empty", 30, what="slot to empty")
@@ -109,7 +90,7 @@ def test_yank_mid_offload_then_redock_resumes_without_duplicates(tmp_path: Path,
 def test_store_below_reserve_holds_offload_and_wipes_nothing(tmp_path: Path, running: list[Station]) -> None:
     env = write_station_config(tmp_path, slots=1, reserve_mb=10_000_000)  # more than any disk here
     c = cam(env, "CAM-F")
-    st = start(env, running)
+    st = start_station(env, running)
     simcam.dock(env.dock, 1, c)
     wait_for(lambda: view(st).notice == "dock storage full", 30, what="storage-full notice")
     assert view(st).state == "offloading"
@@ -121,7 +102,7 @@ def test_failed_wipe_faults_slot(tmp_path: Path, running: list[Station]) -> None
     env = write_station_config(tmp_path, slots=1)
     c = cam(env, "CAM-W")
     simcam.set_faults(c, {"wipe_fails": True})
-    st = start(env, running)
+    st = start_station(env, running)
     simcam.dock(env.dock, 1, c)
     wait_for(lambda: view(st).state == "fault", 60)
     assert "wipe failed" in (view(st).fault_reason or "")
@@ -130,18 +111,18 @@ def test_failed_wipe_faults_slot(tmp_path: Path, running: list[Station]) -> None
 def test_restart_rebuilds_slots_from_journal(tmp_path: Path, running: list[Station]) -> None:
     env = write_station_config(tmp_path, slots=1)
     c = cam(env, "CAM-R")
-    st = start(env, running)
+    st = start_station(env, running)
     simcam.dock(env.dock, 1, c)
     wait_for(lambda: view(st).state == "ready", 60)
     st.stop()
     running.clear()
-    st2 = start(env, running)
+    st2 = start_station(env, running)
     wait_for(lambda: view(st2).state == "ready" and view(st2).camera_serial == "CAM-R", 30)
     # Undocked while the station was down: the slot empties at start-up.
     st2.stop()
     running.clear()
     simcam.undock(env.dock, 1)
-    st3 = start(env, running)
+    st3 = start_station(env, running)
     wait_for(lambda: view(st3).state == "empty", 30)
 
 
@@ -159,7 +140,7 @@ def test_corrupt_and_empty_media_are_offloaded_byte_exact_and_flagged(tmp_path: 
     empty.write_bytes(b"")
     simcam.record_hash(c, "DCIM/100BODY/REC_0099.MP4", hashlib.sha256(b"").hexdigest())
     truth = expected_hashes(c)
-    st = start(env, running)
+    st = start_station(env, running)
     simcam.dock(env.dock, 1, c)
     wait_for(lambda: view(st).state == "ready", 60, what="ready")
     wait_for(lambda: st.deliverer.backlog()[0] == 0 and len(vault_hashes(env)) == 4, 60)
@@ -224,7 +205,7 @@ def test_journal_files_are_not_world_readable(tmp_path: Path, running: list[Stat
     import stat
 
     env = write_station_config(tmp_path, slots=1)
-    start(env, running)
+    start_station(env, running)
     for p in env.state.glob("journal.sqlite*"):
         assert stat.S_IMODE(p.stat().st_mode) & 0o007 == 0, p
 
@@ -233,7 +214,7 @@ def test_slot_fault_alert_clears_when_the_camera_leaves(tmp_path: Path, running:
     env = write_station_config(tmp_path, slots=1)
     c = cam(env, "CAM-X")
     simcam.set_faults(c, {"wipe_fails": True})
-    st = start(env, running)
+    st = start_station(env, running)
     simcam.dock(env.dock, 1, c)
     wait_for(lambda: view(st).state == "fault", 60)
     assert any(a.key == "slot-fault:1" for a in st.alerts.open())
@@ -246,13 +227,13 @@ def test_graceful_stop_mid_offload_is_not_a_fault_and_resumes(tmp_path: Path, ru
     env = write_station_config(tmp_path, slots=1)
     c = cam(env, "CAM-S")
     simcam.set_faults(c, {"read_rate_mbps": 0.2})  # slow enough to stop it mid-offload
-    st = start(env, running)
+    st = start_station(env, running)
     simcam.dock(env.dock, 1, c)
     wait_for(lambda: view(st).state == "offloading" and view(st).bytes_done > 0, 30, what="offload under way")
     st.stop()
     running.clear()
     simcam.set_faults(c, {})
-    st2 = start(env, running)
+    st2 = start_station(env, running)
     wait_for(lambda: view(st2).state == "ready", 60, what="ready after restart")
     assert not any(a.key.startswith("slot-fault") for a in st2.alerts.open())
     assert "fault" not in [t.to_state for t in st2.journal.transitions(1)]

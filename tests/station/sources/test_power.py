@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-
-import pytest
 
 from bodydock.assembly import build_station, make_adapters, make_power
 from device_adapters.simulated import camera as simcam
@@ -37,14 +35,6 @@ def test_command_rate_limit_and_report() -> None:
     assert calls[0] == ["/usr/sbin/uhubctl", "-l", "1-1", "-p", "4", "-a", "cycle", "-d", "2"]
     assert reports[0] == (3, "power-cycled (identify hung)")
     assert reports[1][1].startswith("power cycle failed (battery hung): hub not found")
-
-
-@pytest.fixture
-def running() -> Iterator[list[Station]]:
-    stations: list[Station] = []
-    yield stations
-    for s in stations:
-        s.stop()
 
 
 def test_hung_camera_faults_its_slot_and_is_power_cycled(tmp_path: Path, running: list[Station]) -> None:
