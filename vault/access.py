@@ -30,6 +30,8 @@ from vault import agedecrypt
 from vault.catalog import ACCESS, Catalog, Recording
 from vault.config import PURPOSES, User, VaultConfig
 from vault.retention import recompute_case
+from vault.store import StoreError
+from vault.stores import open_store
 
 # Words that ask for footage to judge staff. None is a purpose; they get their own refusal text.
 APPRAISAL_WORDS = ("apprais", "beoordel", "functioner", "perform", "evaluat", "controle", "monitor")
@@ -127,7 +129,7 @@ def view(cfg: VaultConfig, cat: Catalog, identities: Sequence[X25519PrivateKey],
     ok = False
     path: Path | None = None
     try:
-        with (cfg.inbox / rec.payload_path).open("rb") as src:
+        with open_store(cfg).open(rec.payload_path) as src:
             if stream is not None:
                 def sink(b: bytes) -> None:
                     plain.update(b)
@@ -187,7 +189,23 @@ def hold(cfg: VaultConfig, cat: Catalog, rec_id: str, *, case: str, reason: str,
         Catalog.queue_log(db, ACCESS, f"hold:{hid}", who=grant.user.name, what="hold.placed", why=reason,
                           details={"recording": rec_id, "case": case, "hold": hid, "via": grant.via})
     cat.flush_logs()
+    _store_hold(cfg, cat, rec.payload_path, rec.manifest_path, on=True)
     return hid
+
+
+def _store_hold(cfg: VaultConfig, cat: Catalog, *rels: str, on: bool) -> None:
+    """The bucket's own legal hold follows the catalog's (committed first). If the bucket cannot
+    be reached now, the catalog hold already keeps the sweep away and reconcile sets it later."""
+    if cfg.bucket is None:
+        return
+    store = open_store(cfg)
+    try:
+        for rel in rels:
+            store.set_hold(rel, on)
+    except StoreError as exc:
+        with cat.tx() as db:
+            cat.alert(db, "hold-sync", rels[0], f"legal hold {'on' if on else 'off'} not set in the bucket: {exc}",
+                      iso(utcnow()))
 
 
 def release(cfg: VaultConfig, cat: Catalog, hold_id: int, *, reason: str, user_name: str) -> None:
@@ -206,6 +224,9 @@ def release(cfg: VaultConfig, cat: Catalog, hold_id: int, *, reason: str, user_n
         Catalog.queue_log(db, ACCESS, f"release:{hold_id}", who=grant.user.name, what="hold.released", why=reason,
                           details={"recording": row["recording_id"], "case": row["case_number"], "hold": hold_id})
     cat.flush_logs()
+    rec = cat.recording(row["recording_id"])
+    if rec is not None and rec.state == "catalogued" and not cat.active_holds(rec.id):
+        _store_hold(cfg, cat, rec.payload_path, rec.manifest_path, on=False)
 
 
 def close_case(cfg: VaultConfig, cat: Catalog, case: str, *, user_name: str) -> int:

@@ -216,8 +216,9 @@ def cmd_case(cfg: VaultConfig, args: argparse.Namespace) -> int:
 
 def cmd_retention(cfg: VaultConfig, args: argparse.Namespace) -> int:
     from vault.retention import sweep
+    from vault.stores import open_store
 
-    report = sweep(_open(cfg), cfg.inbox, batch_size=args.batch_size)
+    report = sweep(_open(cfg), open_store(cfg), batch_size=args.batch_size)
     if args.json:
         _print_json(report.to_json())
         return 0

@@ -43,6 +43,18 @@ class Retention:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BucketConfig:
+    """The docks deliver into this S3 bucket instead of a folder; the vault's own credentials."""
+
+    endpoint: str
+    bucket: str
+    credentials_file: Path  # [default] aws_access_key_id / aws_secret_access_key, mode 0600
+    region: str = "us-east-1"
+    ca_file: Path | None = None
+    prefix: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Role:
     name: str
     purposes: frozenset[str]
@@ -72,6 +84,14 @@ class VaultConfig:
     roles: dict[str, Role]
     users: dict[str, User]
     source_file: Path | None = None
+    bucket: BucketConfig | None = None  # set: deliveries are in this bucket, not in ``inbox``
+
+    @property
+    def deliveries(self) -> str:
+        """Where the docks deliver, for people: the folder or the bucket."""
+        if self.bucket is not None:
+            return f"s3://{self.bucket.bucket}/{self.bucket.prefix} at {self.bucket.endpoint}"
+        return str(self.inbox)
 
     @property
     def catalog_path(self) -> Path:
@@ -152,8 +172,16 @@ def parse_config(data: Any, file: Path) -> VaultConfig:
                                 personnel_number=u.get("personnel_number"))
     if problems:
         raise VaultConfigError(file, problems)
+    b = v.get("bucket")
+    bucket = None if b is None else BucketConfig(
+        endpoint=b["endpoint"], bucket=b["bucket"], credentials_file=_path(base, b["credentials_file"]),
+        region=b.get("region", "us-east-1"), ca_file=_path(base, b["ca_file"]) if "ca_file" in b else None,
+        prefix=b.get("prefix", ""))
+    state_dir = _path(base, v["state_dir"])
     return VaultConfig(
-        id=v["id"], name=v.get("name", v["id"]), inbox=_path(base, v["inbox"]), state_dir=_path(base, v["state_dir"]),
+        id=v["id"], name=v.get("name", v["id"]), bucket=bucket, state_dir=state_dir,
+        # Over a bucket there is no inbox folder; the name stays for code that prints it.
+        inbox=_path(base, v["inbox"]) if "inbox" in v else state_dir / "inbox",
         identity_file=_path(base, v["identity_file"]), signing_key=_path(base, v["signing_key"]),
         view_dir=_path(base, v["view_dir"]) if "view_dir" in v else None,
         intake_interval_s=float(v.get("intake_interval_s", 60)),

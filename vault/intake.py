@@ -17,8 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
+import posixpath
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,8 @@ from vault.catalog import AUDIT, Catalog
 from vault.config import VaultConfig
 from vault.retention import deadline
 from vault.segments import SEGMENT_KIND, SegmentError, check_segment
+from vault.store import StoreError
+from vault.stores import open_store
 from vault.trust import pinned_key
 
 log = logging.getLogger(__name__)
@@ -86,16 +87,21 @@ class PayloadCheck:
 
 def decrypt_verify(path: Path, identities: Sequence[X25519PrivateKey]) -> PayloadCheck:
     """One pass: ciphertext hash and size, decryption, plaintext hash and size."""
-    plain = hashlib.sha256()
     with path.open("rb", buffering=0) as fh:
-        reader = _HashingReader(fh)
-        error = None
-        size = 0
-        try:
-            size = agedecrypt.decrypt(reader, identities, plain.update)
-        except agedecrypt.AgeError as exc:
-            error = f"{type(exc).__name__.removeprefix('Age').removesuffix('Error').lower()} failure: {exc}"
-            reader.drain()  # finish the ciphertext hash: it says whether the file was changed
+        return decrypt_verify_stream(fh, identities)
+
+
+def decrypt_verify_stream(fh: BinaryIO, identities: Sequence[X25519PrivateKey]) -> PayloadCheck:
+    """The same over any stream (a file, or an object read from a bucket)."""
+    plain = hashlib.sha256()
+    reader = _HashingReader(fh)
+    error = None
+    size = 0
+    try:
+        size = agedecrypt.decrypt(reader, identities, plain.update)
+    except agedecrypt.AgeError as exc:
+        error = f"{type(exc).__name__.removeprefix('Age').removesuffix('Error').lower()} failure: {exc}"
+        reader.drain()  # finish the ciphertext hash: it says whether the file was changed
     return PayloadCheck(cipher_sha256=reader.sha.hexdigest(), cipher_size=reader.size,
                         plain_sha256=plain.hexdigest(), plain_size=size, error=error)
 
@@ -146,35 +152,35 @@ class Intake:
     def __init__(self, cfg: VaultConfig, cat: Catalog, identities: Sequence[X25519PrivateKey]) -> None:
         self.cfg, self.cat, self.identities = cfg, cat, list(identities)
         self.inbox = cfg.inbox
+        self.store = open_store(cfg)
         self._stat: tuple[int | None, int | None, int | None] = (None, None, None)
 
     # --- the pass ------------------------------------------------------------------------
     def run_once(self) -> IntakeSummary:
         summary = IntakeSummary()
         self.recover()
-        if not self.inbox.exists():
-            return summary
-        for mf in sorted(self.inbox.rglob("*" + MANIFEST_SUFFIX)):
-            if not mf.is_file():
-                continue
-            rel = mf.relative_to(self.inbox).as_posix()
-            st = mf.stat()
+        for st in self.store.manifests():
+            rel = st.rel
             # A manifest not touched since it was handled is not read again (deliveries replace
             # files, which changes both); a changed one is identified by its content.
             if self.cat.one("SELECT 1 FROM seen WHERE path=? AND size=? AND mtime_ns=? AND ino=?",
-                            (rel, st.st_size, st.st_mtime_ns, st.st_ino)):
+                            (rel, st.size, st.mtime_ns, st.ino)):
                 summary.unchanged += 1
                 continue
-            data = mf.read_bytes()
+            try:
+                data = self.store.read_bytes(rel)
+            except StoreError as exc:
+                log.warning("cannot read %s: %s", rel, exc)  # gone since it was listed; the next pass sees
+                continue
             sha = hashlib.sha256(data).hexdigest()
-            self._stat = (st.st_size, st.st_mtime_ns, st.st_ino) if len(data) == st.st_size else (None, None, None)
+            self._stat = (st.size, st.mtime_ns, st.ino) if len(data) == st.size else (None, None, None)
             if self.cat.one("SELECT 1 FROM seen WHERE path=? AND sha256=?", (rel, sha)):
                 with self.cat.tx() as db:
                     db.execute("UPDATE seen SET size=?, mtime_ns=?, ino=? WHERE path=? AND sha256=?",
                                (*self._stat, rel, sha))
                 summary.unchanged += 1
                 continue
-            self._one(mf, rel, data, sha, summary)
+            self._one(rel, data, sha, summary)
         return summary
 
     def _mark_seen(self, db: sqlite3.Connection, rel: str, sha: str, outcome: str, now: str) -> None:
@@ -188,7 +194,7 @@ class Intake:
             self._move_to_quarantine(row["id"])
         self.cat.flush_logs()
 
-    def _one(self, mf: Path, rel: str, data: bytes, sha: str, summary: IntakeSummary) -> None:
+    def _one(self, rel: str, data: bytes, sha: str, summary: IntakeSummary) -> None:
         parts = Path(rel).parts
         station = parts[0]
         restore: bytes | None = None
@@ -197,19 +203,19 @@ class Intake:
         try:
             key = pinned_key(self.cat, station)
             if key is None:
-                files = self._delivery_files(mf, data)
+                files = self._delivery_files(rel, data)
                 raise Rejected(f"station {station!r} is not registered")
             try:
                 body = open_manifest(data, trusted=key)
             except ManifestError as exc:
-                files = self._delivery_files(mf, data)
+                files = self._delivery_files(rel, data)
                 raise Rejected(f"manifest rejected: {exc}") from None
             if body.get("station") != station:
-                files = self._delivery_files(mf, data)
+                files = self._delivery_files(rel, data)
                 raise Rejected(f"manifest names station {body.get('station')!r} but arrived in {station!r}'s folder")
             if body.get("kind") == SEGMENT_KIND:
-                files = self._delivery_files(mf, data)
-                self._segment(mf, rel, sha, body)
+                files = self._delivery_files(rel, data)
+                self._segment(rel, sha, body)
                 summary.segments += 1
                 return
             rec_id = str(body.get("recording_id") or "") or None
@@ -224,8 +230,8 @@ class Intake:
                 else:
                     summary.unchanged += 1
                 return
-            files = self._delivery_files(mf, data)
-            self._new_recording(mf, rel, sha, data, body)
+            files = self._delivery_files(rel, data)
+            self._new_recording(rel, sha, data, body)
             summary.accepted += 1
         except Rejected as rej:
             if rec_id and (existing := self.cat.recording(rec_id)) is not None and existing.state == "catalogued":
@@ -240,20 +246,21 @@ class Intake:
             summary.quarantined += 1
             summary.reasons.append(f"{rel}: {rej}")
 
-    def _delivery_files(self, mf: Path, data: bytes) -> list[str]:
+    def _delivery_files(self, rel: str, data: bytes) -> list[str]:
         """The manifest and the payload it names (if it names a plain file next to it)."""
-        out = [mf.relative_to(self.inbox).as_posix()]
+        out = [rel]
         try:
             doc = json.loads(data)
             name = str(doc["manifest"].get("payload", {}).get("file") or doc["manifest"].get("file") or "")
         except (ValueError, KeyError, TypeError, AttributeError):
             return out
-        if name and "/" not in name and name not in (".", "..") and (mf.parent / name).is_file():
-            out.insert(0, (mf.parent / name).relative_to(self.inbox).as_posix())
+        beside = posixpath.join(posixpath.dirname(rel), name)
+        if name and "/" not in name and name not in (".", "..") and self.store.size(beside) is not None:
+            out.insert(0, beside)
         return out
 
     # --- recordings ----------------------------------------------------------------------
-    def _new_recording(self, mf: Path, rel: str, sha: str, data: bytes, body: dict[str, Any]) -> None:
+    def _new_recording(self, rel: str, sha: str, data: bytes, body: dict[str, Any]) -> None:
         rec_id = str(body.get("recording_id") or "")
         payload_meta = body.get("payload")
         if not rec_id or not isinstance(payload_meta, dict):
@@ -261,14 +268,16 @@ class Intake:
         name = str(payload_meta.get("file") or "")
         if "/" in name or not name.startswith(rec_id + "."):
             raise Rejected(f"payload name {name!r} is not this recording's")
-        payload = mf.parent / name
-        if not payload.is_file():
+        payload = posixpath.join(posixpath.dirname(rel), name)
+        stored_size = self.store.size(payload)
+        if stored_size is None:
             raise Rejected(f"payload {name} is missing")
         want_size, want_sha = payload_meta.get("size"), payload_meta.get("sha256")
-        if payload.stat().st_size != want_size:
-            raise Rejected(f"ciphertext is {payload.stat().st_size} bytes, the manifest says {want_size}")
+        if stored_size != want_size:
+            raise Rejected(f"ciphertext is {stored_size} bytes, the manifest says {want_size}")
         crash_point("intake.before_decrypt")
-        check = decrypt_verify(payload, self.identities)
+        with self.store.open(payload) as fh:
+            check = decrypt_verify_stream(fh, self.identities)
         crash_point("intake.decrypted")
         if check.cipher_sha256 != want_sha:
             raise Rejected("ciphertext SHA-256 does not match the manifest"
@@ -292,7 +301,7 @@ class Intake:
                  fields["wearer_id"], fields["started_at"], fields["ended_at"], fields["duration_s"], fields["tag"],
                  fields["tag_revision"], fields["case_number"], fields["consent_json"], fields["probe_json"],
                  fields["media_ok"], body["sha256"], body["size"], want_sha, want_size,
-                 payload.relative_to(self.inbox).as_posix(), rel, sha, fields["offloaded_at"], days, until, now))
+                 payload, rel, sha, fields["offloaded_at"], days, until, now))
             db.execute("INSERT INTO manifests(recording_id, sha256, tag_revision, document, accepted_at) "
                        "VALUES (?,?,?,?,?)", (rec_id, sha, fields["tag_revision"], data, now))
             self._mark_seen(db, rel, sha, "accepted", now)
@@ -362,13 +371,13 @@ class Intake:
         return True
 
     # --- audit segments ------------------------------------------------------------------
-    def _segment(self, mf: Path, rel: str, sha: str, body: dict[str, Any]) -> None:
+    def _segment(self, rel: str, sha: str, body: dict[str, Any]) -> None:
         name = str(body.get("file") or "")
-        path = mf.parent / name
-        if "/" in name or not path.is_file():
+        path = posixpath.join(posixpath.dirname(rel), name)
+        if not name or "/" in name or self.store.size(path) is None:
             raise Rejected(f"audit segment file {name!r} is missing")
         try:
-            seg = check_segment(body, path.read_bytes())
+            seg = check_segment(body, self.store.read_bytes(path))
         except SegmentError as exc:
             raise Rejected(f"audit segment rejected: {exc}") from None
         station = str(body["station"])
@@ -377,7 +386,7 @@ class Intake:
             db.execute("INSERT OR IGNORE INTO segments(station, sha256, first_seq, last_seq, first_prev, last_hash, "
                        "first_ts, last_ts, file, manifest_path, accepted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                        (station, seg.sha256, seg.first_seq, seg.last_seq, seg.first_prev, seg.last_hash,
-                        seg.first_ts, seg.last_ts, path.relative_to(self.inbox).as_posix(), rel, now))
+                        seg.first_ts, seg.last_ts, path, rel, now))
             db.executemany("INSERT OR IGNORE INTO audit_offloads(station, recording_id, seq, ts, segment_sha256) "
                            "VALUES (?,?,?,?,?)", [(station, r, s, t, seg.sha256) for r, s, t in seg.offloads])
             self._mark_seen(db, rel, sha, "segment", now)
@@ -412,46 +421,11 @@ class Intake:
         dest = self.cfg.quarantine_dir / row["folder"]
         dest.mkdir(parents=True, exist_ok=True, mode=0o700)
         for rel in json.loads(row["files_json"]):
-            src = self.inbox / rel
-            if src.exists():
-                _move(src, dest / Path(rel).name)
+            if self.store.size(rel) is not None:
+                self.store.move_out(rel, dest / Path(rel).name)
                 crash_point("intake.quarantine_moved")
         if row["restore_manifest"] is not None:
-            _write_durably(self.inbox / row["manifest_path"], bytes(row["restore_manifest"]))
+            self.store.write_bytes(row["manifest_path"], bytes(row["restore_manifest"]))
         with self.cat.tx() as db:
             db.execute("UPDATE quarantine SET state='done' WHERE id=?", (qid,))
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _move(src: Path, dst: Path) -> None:
-    """Rename where possible; across file systems copy, fsync, then remove the source."""
-    try:
-        os.replace(src, dst)
-    except OSError:
-        tmp = dst.with_name(dst.name + ".partial")
-        with src.open("rb") as fin, tmp.open("wb") as fout:
-            shutil.copyfileobj(fin, fout, READ)
-            fout.flush()
-            os.fsync(fout.fileno())
-        os.replace(tmp, dst)
-        _fsync_dir(dst.parent)
-        src.unlink()
-    _fsync_dir(dst.parent)
-    _fsync_dir(src.parent)
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".restore")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)

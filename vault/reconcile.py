@@ -16,7 +16,6 @@ The result per station goes to the vault audit log, to alerts, and to a Promethe
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +25,8 @@ from station.timeutil import iso, utcnow
 from vault.accesslog import GENESIS
 from vault.catalog import AUDIT, Catalog
 from vault.config import VaultConfig
+from vault.store import FolderStore, StoreError, VaultStore
+from vault.stores import open_store
 
 
 @dataclass(slots=True, kw_only=True)
@@ -82,24 +83,23 @@ def _chain(cat: Catalog, station: str, report: StationReport) -> None:
     report.audit_covers_until = covered
 
 
-def _file_ok(cfg: VaultConfig, rel: str, size: int, sha256: str, deep: bool) -> bool:
-    path = cfg.inbox / rel
-    try:
-        if path.stat().st_size != size:
-            return False
-    except FileNotFoundError:
+def _file_ok(store: VaultStore, listed: dict[str, int], rel: str, size: int, sha256: str, deep: bool) -> bool:
+    if listed.get(rel) != size:
         return False
     if not deep:
         return True
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while buf := fh.read(1 << 20):
-            h.update(buf)
-    return h.hexdigest() == sha256
+    try:
+        return store.sha256(rel) == sha256
+    except StoreError:
+        return False
 
 
-def reconcile_station(cfg: VaultConfig, cat: Catalog, station: str, *, deep: bool = False) -> StationReport:
+def reconcile_station(cfg: VaultConfig, cat: Catalog, station: str, *, deep: bool = False,
+                      store: VaultStore | None = None) -> StationReport:
     report = StationReport(station=station)
+    store = store or open_store(cfg)
+    # One listing of the station's folder (or key prefix), not a request per recording.
+    listed = store.listing(station + "/")
     _chain(cat, station, report)
     audit = {r["recording_id"] for r in cat.all("SELECT DISTINCT recording_id FROM audit_offloads WHERE station=?",
                                                 (station,))}
@@ -113,7 +113,7 @@ def reconcile_station(cfg: VaultConfig, cat: Catalog, station: str, *, deep: boo
         if row is None:
             why = f"quarantined: {quarantined[rid]}" if rid in quarantined else "not in the vault"
             report.missing.append({"recording": rid, "why": why})
-        elif row["state"] == "catalogued" and not _file_ok(cfg, row["payload_path"], row["payload_size"],
+        elif row["state"] == "catalogued" and not _file_ok(store, listed, row["payload_path"], row["payload_size"],
                                                             row["payload_sha256"], deep):
             report.missing.append({"recording": rid, "why": "catalogued, but its file is gone or changed"})
     for rid, row in sorted(recs.items()):
@@ -134,7 +134,9 @@ def reconcile_station(cfg: VaultConfig, cat: Catalog, station: str, *, deep: boo
 def reconcile(cfg: VaultConfig, cat: Catalog, *, deep: bool = False) -> list[StationReport]:
     names = {r["id"] for r in cat.all("SELECT id FROM stations")}
     names |= {r["station"] for r in cat.all("SELECT DISTINCT station FROM recordings")}
-    reports = [reconcile_station(cfg, cat, s, deep=deep) for s in sorted(names)]
+    store = open_store(cfg)
+    reports = [reconcile_station(cfg, cat, s, deep=deep, store=store) for s in sorted(names)]
+    reassert_holds(cat, store)
     now = iso(utcnow())
     with cat.tx() as db:
         for r in reports:
@@ -153,6 +155,17 @@ def reconcile(cfg: VaultConfig, cat: Catalog, *, deep: bool = False) -> list[Sta
     cat.flush_logs()
     write_metrics(cfg, cat, reports)
     return reports
+
+
+def reassert_holds(cat: Catalog, store: VaultStore) -> None:
+    """Every active hold is also the store's own legal hold (a hold placed while the bucket was
+    unreachable gets it now); a folder has none, so this does nothing there."""
+    if isinstance(store, FolderStore):
+        return
+    for r in cat.all("SELECT DISTINCT r.payload_path, r.manifest_path FROM recordings r JOIN holds h "
+                     "ON h.recording_id=r.id AND h.released_at IS NULL WHERE r.state='catalogued'"):
+        for rel in (r["payload_path"], r["manifest_path"]):
+            store.set_hold(rel, True)
 
 
 def write_metrics(cfg: VaultConfig, cat: Catalog, reports: list[StationReport]) -> Path:

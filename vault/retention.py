@@ -15,8 +15,7 @@ finishes it: nothing is deleted or logged twice.
 
 from __future__ import annotations
 
-import contextlib
-import os
+import posixpath
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,6 +26,7 @@ from station.crashpoints import crash_point
 from station.timeutil import iso, parse_iso, utcnow
 from vault.catalog import AUDIT, Catalog
 from vault.config import Retention
+from vault.store import HeldInStore, VaultStore, as_store
 
 BATCH = 2000
 
@@ -64,36 +64,42 @@ class SweepReport:
         return {"deleted": self.deleted, "kept_on_hold": self.kept_on_hold, "exports_removed": self.exports_removed}
 
 
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-
-
-def _delete_batch_files(inbox: Path, rows: list[sqlite3.Row]) -> None:
-    dirs: set[Path] = set()
+def _delete_batch_files(store: VaultStore, rows: list[sqlite3.Row]) -> list[sqlite3.Row]:
+    """Delete each recording's files; returns the rows the store itself holds (S3 legal hold),
+    which keep their files. The bypass of the dock's GOVERNANCE floor is used here, by this job."""
+    dirs: set[str] = set()
+    held = []
     for r in rows:
-        for rel in (r["payload_path"], r["manifest_path"]):
-            p = inbox / rel
-            _unlink(p)
-            dirs.add(p.parent)
-        crash_point("sweep.file_deleted")
-    for d in dirs:
         try:
-            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-        except FileNotFoundError:
+            # The manifest first only where the payload is gone too: check the hold on the payload.
+            store.delete(r["payload_path"], bypass_retention=True)
+            store.delete(r["manifest_path"], bypass_retention=True)
+        except HeldInStore:
+            held.append(r)
             continue
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        dirs.add(posixpath.dirname(r["payload_path"]))
+        crash_point("sweep.file_deleted")
+    store.sync(dirs)
+    return held
 
 
-def _finish_batch(cat: Catalog, inbox: Path, batch: int, now: str, report: SweepReport) -> None:
+def _finish_batch(cat: Catalog, store: VaultStore, batch: int, now: str, report: SweepReport) -> None:
     rows = cat.all("SELECT id, station, tag, payload_path, manifest_path, retention_until, sha256, payload_sha256 "
                    "FROM recordings WHERE batch=? AND state='deleting' ORDER BY id", (batch,))
     if not rows:
         return
-    _delete_batch_files(inbox, rows)
+    held = _delete_batch_files(store, rows)
+    if held:
+        # Held in the store but not in the catalog (placed there by hand): kept, and said so.
+        ids = {r["id"] for r in held}
+        with cat.tx() as db:
+            db.executemany("UPDATE recordings SET state='catalogued', batch=NULL WHERE id=?", [(i,) for i in ids])
+        report.kept_on_hold += [{"id": r["id"], "station": r["station"], "tag": r["tag"],
+                                 "retention_until": r["retention_until"], "case_number": None,
+                                 "reason": "legal hold in the bucket"} for r in held]
+        rows = [r for r in rows if r["id"] not in ids]
+        if not rows:
+            return
     crash_point("sweep.files_gone")
     log = cat.log(AUDIT)
     # Only this batch can have been logged without being finished: look for it at the tail.
@@ -115,26 +121,29 @@ def _finish_batch(cat: Catalog, inbox: Path, batch: int, now: str, report: Sweep
                         "retention_until": r["retention_until"], "reason": "retention period ended"} for r in rows]
 
 
-def sweep(cat: Catalog, inbox: Path, *, now: str | None = None, batch_size: int = BATCH) -> SweepReport:
+def sweep(cat: Catalog, inbox: Path | VaultStore, *, now: str | None = None, batch_size: int = BATCH) -> SweepReport:
     """Delete every catalogued recording past its deadline that no active hold keeps."""
     report = SweepReport()
+    store = as_store(inbox)
     now = now or iso(utcnow())
     for row in cat.all("SELECT DISTINCT batch FROM recordings WHERE state='deleting' ORDER BY batch"):
-        _finish_batch(cat, inbox, int(row["batch"]), now, report)  # an interrupted sweep first
+        _finish_batch(cat, store, int(row["batch"]), now, report)  # an interrupted sweep first
     cat.flush_logs()
     while True:
+        # Recordings the store itself held in this run are not tried again by it.
+        skip = {h["id"] for h in report.kept_on_hold}
         with cat.tx() as db:
             ids = [r[0] for r in db.execute(
                 "SELECT id FROM recordings WHERE state='catalogued' AND retention_until <= ? "
                 "AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.recording_id=recordings.id AND h.released_at IS NULL) "
-                "ORDER BY retention_until LIMIT ?", (now, batch_size))]
+                "ORDER BY retention_until LIMIT ?", (now, batch_size + len(skip))) if r[0] not in skip][:batch_size]
             if not ids:
                 break
             batch = cat.next_counter(db, "sweep_batch")
             db.executemany("UPDATE recordings SET state='deleting', batch=? WHERE id=?", [(batch, i) for i in ids])
         crash_point("sweep.batch_marked")
-        _finish_batch(cat, inbox, batch, now, report)
-    report.kept_on_hold = [dict(r) for r in cat.all(
+        _finish_batch(cat, store, batch, now, report)
+    report.kept_on_hold += [dict(r) for r in cat.all(
         "SELECT r.id, r.station, r.tag, r.retention_until, h.case_number, h.reason FROM recordings r "
         "JOIN holds h ON h.recording_id=r.id AND h.released_at IS NULL "
         "WHERE r.state='catalogued' AND r.retention_until <= ? ORDER BY r.id", (now,))]

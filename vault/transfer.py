@@ -17,6 +17,7 @@ import hashlib
 import html
 import json
 import os
+import posixpath
 import shutil
 import uuid
 from collections.abc import Sequence
@@ -37,6 +38,8 @@ from vault import agedecrypt
 from vault.access import Refused, authorize_action, log_refusal
 from vault.catalog import ACCESS, Catalog
 from vault.config import VaultConfig
+from vault.store import VaultStore
+from vault.stores import open_store
 from vault.trust import pinned_key
 
 FORM_KIND = "bodydock-transfer-form"
@@ -105,9 +108,10 @@ def make_package(cfg: VaultConfig, cat: Catalog, identities: Sequence[X25519Priv
         entries: list[dict[str, Any]] = []
         (root / "recordings").mkdir()
         (root / "manifests").mkdir()
+        store = open_store(cfg)
         for rec in recs:
             name = f"recordings/{rec.id}{_ext(rec.payload_path)}" + (".age" if recipient else "")
-            _export_footage(cfg.inbox / rec.payload_path, root / name, identities, rec.sha256, recipient)
+            _export_footage(store, rec.payload_path, root / name, identities, rec.sha256, recipient)
             files.append({"path": name, "sha256": _sha256_file(root / name), "size": (root / name).stat().st_size,
                           "kind": "recording", "recording_id": rec.id})
             mrow = cat.one("SELECT document FROM manifests WHERE recording_id=? AND sha256=?",
@@ -156,11 +160,11 @@ def make_package(cfg: VaultConfig, cat: Catalog, identities: Sequence[X25519Priv
     return root
 
 
-def _export_footage(src: Path, dst: Path, identities: Sequence[X25519PrivateKey], sha256: str,
+def _export_footage(store: VaultStore, src: str, dst: Path, identities: Sequence[X25519PrivateKey], sha256: str,
                     recipient: str | None) -> None:
     plain = hashlib.sha256()
     fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "wb") as out, src.open("rb") as fin:
+    with os.fdopen(fd, "wb") as out, store.open(src) as fin:
         enc = AgeEncryptor([recipient], out.write) if recipient else None
 
         def sink(b: bytes) -> None:
@@ -176,7 +180,7 @@ def _export_footage(src: Path, dst: Path, identities: Sequence[X25519PrivateKey]
         out.flush()
         os.fsync(out.fileno())
     if plain.hexdigest() != sha256:
-        raise agedecrypt.AgePayloadError(f"{src.name} does not decrypt to its catalogued SHA-256")
+        raise agedecrypt.AgePayloadError(f"{posixpath.basename(src)} does not decrypt to its catalogued SHA-256")
 
 
 def _fsync_tree(root: Path) -> None:

@@ -19,6 +19,7 @@ from station.timeutil import iso, utcnow
 from vault.access import Refused, authorize_action, log_refusal
 from vault.catalog import ACCESS, Catalog
 from vault.config import VaultConfig
+from vault.stores import open_store
 
 
 def withdraw(cfg: VaultConfig, cat: Catalog, rec_id: str, *, consent_ref: str, user_name: str) -> dict[str, Any]:
@@ -56,10 +57,11 @@ def finish(cfg: VaultConfig, cat: Catalog, rec_id: str) -> dict[str, Any]:
     row = cat.one("SELECT * FROM recordings WHERE id=?", (rec_id,))
     assert w is not None and row is not None
     removed: list[str] = []
+    store = open_store(cfg)
     for rel in (row["payload_path"], row["manifest_path"]):
-        p = cfg.inbox / rel
-        if p.exists():
-            p.unlink()
+        # Every version (a bucket keeps the old ones); past the dock's GOVERNANCE floor, as the
+        # sweep does. A legal hold is not passed: withdraw refuses held recordings before this.
+        if store.delete(rel, bypass_retention=True):
             removed.append(f"vault:{rel}")
     for q in cat.all("SELECT folder FROM quarantine WHERE recording_id=?", (rec_id,)):
         folder = cfg.quarantine_dir / q["folder"]
