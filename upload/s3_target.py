@@ -222,8 +222,13 @@ class S3Target(VaultTarget):
         try:
             return dict(self.client().head_object(Bucket=self.s.bucket, Key=key))
         except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey", "NotFound"):
                 return None
+            if code in ("400", "403"):
+                # A HEAD answer has no body, so no reason (bad key, clock skew, no right): ask
+                # again with a request whose refusal says why, and raise that.
+                self.client().list_objects_v2(Bucket=self.s.bucket, Prefix=key, MaxKeys=1)
             raise
 
     def _complete_in_bucket(self, key: str, item: DeliveryItem) -> bool:
