@@ -21,7 +21,9 @@ throughput (MB/s = 10^6 bytes/s), ``ratio_vs_openssh_loopback`` (bodydock / Open
 and ``ratio_vs_link_shaped`` (bodydock on the shaped path / the 1 Gbit/s link rate).
 ``--profile`` adds a cProfile of one bodydock loopback run (stderr) and client CPU seconds.
 
-Run: ``.venv/bin/python bench/upload.py [--quick] [--repeat N]``.
+Run: ``.venv/bin/python bench/upload.py [--quick] [--repeat N]``. With ``--target s3`` it measures
+the S3 target instead (bench/upload_s3.py: bodydock beside boto3 ``upload_file`` on real
+radosgw, ``ratio_s3_vs_reference``); the SFTP run above is unchanged.
 """
 
 from __future__ import annotations
@@ -272,9 +274,15 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="64 MiB and one round instead of 1 GiB and five")
     ap.add_argument("--repeat", type=int, help="rounds per path (default 5, --quick 1)")
     ap.add_argument("--profile", action="store_true", help="also profile one bodydock loopback run (stderr)")
+    ap.add_argument("--target", choices=("sftp", "s3"), default="sftp",
+                    help="sftp (above) or s3: bodydock's S3 target beside boto3 upload_file on real radosgw "
+                         "(see bench/upload_s3.py)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/upload.py needs root (sshd chroot, network namespace, tc, mount)")
+    if args.target == "s3":
+        main_s3(args.quick, args.repeat)
+        return
     size = (64 if args.quick else 1024) * 1024 * 1024
     repeat = args.repeat or (1 if args.quick else 5)
     _SIZE[0] = size
@@ -301,6 +309,20 @@ def main() -> None:
         result["ratio_vs_openssh_loopback" + suffix] = round(loop["bodydock"][stat] / loop["openssh_sftp"][stat], 3)
         result["ratio_vs_link_shaped" + suffix] = round(link["bodydock"][stat] * 1e6 / LINK_RATE_BPS, 3)
         result["openssh_ratio_vs_link_shaped" + suffix] = round(link["openssh_sftp"][stat] * 1e6 / LINK_RATE_BPS, 3)
+    print(json.dumps(result, indent=2))
+
+
+def main_s3(quick: bool, repeat_arg: int | None) -> None:
+    from bench.upload_s3 import run_s3
+
+    size = (64 if quick else 512) * 1024 * 1024  # the memstore OSD holds it in RAM
+    repeat = repeat_arg or (1 if quick else 3)
+    with tempfile.TemporaryDirectory(prefix="bench-upload-s3-") as tmp:
+        work = Path(tmp)
+        src, digest = make_source(work, size)
+        result: dict[str, Any] = {"target": "s3", "data_bytes": size, "repeat": repeat, "cpus": os.cpu_count(),
+                                  "store": "single-node Ceph 16 (memstore OSD, radosgw beast) behind a doorway"}
+        result |= run_s3(src, size, digest, work, repeat)
     print(json.dumps(result, indent=2))
 
 

@@ -127,7 +127,6 @@ def multipart_etag(part_md5s: list[bytes]) -> str:
 class _Part:
     number: int
     data: bytes
-    md5: bytes
 
 
 class S3Target(VaultTarget):
@@ -204,10 +203,13 @@ class S3Target(VaultTarget):
             # The manifest goes last: a manifest in the bucket means its recording is complete.
             crash_point("s3.before_manifest")
             digest = hashlib.md5(manifest).digest()
-            c.put_object(Bucket=self.s.bucket, Key=mkey, Body=manifest, ContentMD5=_md5_b64(digest),
-                         Metadata={SHA_META: hashlib.sha256(manifest).hexdigest()}, **self._lock_args())
-            if not self._manifest_present(mkey, manifest):
-                raise VaultError(f"s3://{self.s.bucket}/{mkey} does not read back as written")
+            put = c.put_object(Bucket=self.s.bucket, Key=mkey, Body=manifest, ContentMD5=_md5_b64(digest),
+                               Metadata={SHA_META: hashlib.sha256(manifest).hexdigest()}, **self._lock_args())
+            # The server checked the Content-MD5; its ETag (the MD5 of a single-part object) says
+            # it stored those bytes. A readback confirm reads it back as well.
+            etag = str(put.get("ETag") or "").strip('"')
+            if etag != digest.hex() or (self.s.confirm == "readback" and not self._manifest_present(mkey, manifest)):
+                raise VaultError(f"s3://{self.s.bucket}/{mkey} is not stored as written (ETag {etag})")
         return VaultReceipt(payload_path=f"s3://{self.s.bucket}/{key}", manifest_path=f"s3://{self.s.bucket}/{mkey}",
                             sha256=item.payload_sha256, size=item.payload_size,
                             already_present=present and manifest_present)
@@ -306,7 +308,8 @@ class S3Target(VaultTarget):
         if upload_id is not None:
             log.info("%s: resuming s3://%s/%s with %d parts already there", item.recording_id, self.s.bucket, key,
                      len(done))
-        self._abort_others(key, keep=upload_id)
+        if len(candidates) > 1:
+            self._abort_others(key, keep=upload_id)
         if upload_id is None:
             upload_id = str(c.create_multipart_upload(
                 Bucket=self.s.bucket, Key=key, ContentType="application/octet-stream",
@@ -340,7 +343,6 @@ class S3Target(VaultTarget):
             back = self._remote_sha256(key)
             if back != item.payload_sha256:
                 raise VaultError(f"s3://{self.s.bucket}/{key} reads back as {back}, expected {item.payload_sha256}")
-        self._abort_others(key, keep=None)
 
     def _ensure_locked(self, key: str, head: dict[str, Any]) -> None:
         """Ceph 16 drops the Object Lock headers of CreateMultipartUpload: set the retention on
@@ -388,6 +390,7 @@ class S3Target(VaultTarget):
         todo: queue.Queue[_Part | None] = queue.Queue(maxsize=self.s.parallel_parts)
         errors: list[BaseException] = []
         stop = threading.Event()
+        md5s: dict[int, bytes] = {}
 
         def sender() -> None:
             while True:
@@ -397,8 +400,11 @@ class S3Target(VaultTarget):
                 if stop.is_set():
                     continue
                 try:
+                    # Each sender hashes its own part (hashlib lets go of the GIL): MD5 is the
+                    # slowest hash here, and the reader must not wait for it.
+                    md5 = md5s[part.number] = hashlib.md5(part.data).digest()
                     c.upload_part(Bucket=self.s.bucket, Key=key, UploadId=upload_id, PartNumber=part.number,
-                                  Body=part.data, ContentMD5=_md5_b64(part.md5), ContentLength=len(part.data))
+                                  Body=part.data, ContentMD5=_md5_b64(md5), ContentLength=len(part.data))
                     crash_point("s3.part_sent")
                 except BaseException as exc:
                     errors.append(exc)
@@ -409,19 +415,22 @@ class S3Target(VaultTarget):
         for t in threads:
             t.start()
         sha = hashlib.sha256()
-        md5s: list[bytes] = []
+        count = 0
         try:
             for number, data in self._read_parts(item.payload_path, part_size):
                 if stop.is_set():
                     break
+                count = number
                 sha.update(data)
-                md5 = hashlib.md5(data).digest()
-                md5s.append(md5)
-                if done.get(number) == (len(data), md5.hex()):
-                    continue  # the server has this part as we would send it
+                listed = done.get(number)
+                if listed is not None and listed[0] == len(data):
+                    md5 = hashlib.md5(data).digest()
+                    if listed[1] == md5.hex():
+                        md5s[number] = md5
+                        continue  # the server has this part as we would send it
                 if pacer is not None:
                     pacer.pace(len(data))
-                todo.put(_Part(number=number, data=data, md5=md5))
+                todo.put(_Part(number=number, data=data))
         finally:
             for _ in threads:
                 todo.put(None)
@@ -429,7 +438,9 @@ class S3Target(VaultTarget):
                 t.join()
         if errors:
             raise errors[0]
-        return md5s, sha.hexdigest()
+        if stop.is_set() or sorted(md5s) != list(range(1, count + 1)):
+            raise VaultError(f"{item.recording_id}: not every part was sent")
+        return [md5s[i] for i in range(1, count + 1)], sha.hexdigest()
 
 
 class _Misconfigured(VaultTarget):
