@@ -53,8 +53,8 @@ def render_markdown(vault: VaultConfig, docks: list[StationConfig]) -> str:
                 f"{d.vault.upload.audit_segment_minutes:g} minutes."]
     out += ["", "## 3. What is stored where, and for how long", "",
             "| What | Where | How long |", "| --- | --- | --- |",
-            "| Encrypted footage and signed manifests | camera → dock store → vault folder "
-            f"`{vault.inbox}` | dock: until the vault confirms; vault: per tag, below |",
+            "| Encrypted footage and signed manifests | camera → dock store → vault "
+            f"`{vault.deliveries}` | dock: until the vault confirms; vault: per tag, below |",
             f"| Catalog (metadata: station, slot, camera, wearer's personnel number, times, tag, case number, "
             f"consent record, media probe, holds) | `{vault.catalog_path}` | as long as the recording; after "
             "deletion a tombstone without wearer or probe (ids and hashes only) |",
