@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import inspect
 import itertools
+import subprocess
 import threading
 from pathlib import Path
 
@@ -33,10 +34,13 @@ SKIP_DIRS = {".venv", "tests", ".git", "build", "node_modules", "__pycache__"}
 
 
 def python_files() -> list[Path]:
+    """The project's Python files: tracked or about to be (git's view, so build trees and caches are not read)."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.py"],
+                            cwd=ROOT, capture_output=True, check=True).stdout.decode().split("\0")
     out = []
-    for path in ROOT.rglob("*.py"):
-        rel = path.relative_to(ROOT)
-        if rel.parts[0] in SKIP_DIRS or any(p in SKIP_DIRS or p.endswith(".egg-info") for p in rel.parts):
+    for rel in filter(None, listed):
+        path = ROOT / rel
+        if Path(rel).parts[0] in SKIP_DIRS or not path.is_file():
             continue
         out.append(path)
     return sorted(out)
