@@ -313,9 +313,16 @@ def main() -> None:
 
 
 def main_s3(quick: bool, repeat_arg: int | None) -> None:
+    import signal
+
     from bench.upload_s3 import run_s3
 
-    size = (64 if quick else 512) * 1024 * 1024  # the memstore OSD holds it in RAM
+    def stop(_sig: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # so the Ceph cluster is stopped, daemon by daemon
+
+    signal.signal(signal.SIGTERM, stop)
+
+    size = (64 if quick else 256) * 1024 * 1024  # the memstore OSD (3 GiB) holds it in RAM
     repeat = repeat_arg or (1 if quick else 3)
     with tempfile.TemporaryDirectory(prefix="bench-upload-s3-") as tmp:
         work = Path(tmp)

@@ -52,6 +52,8 @@ def _empty(lab: S3Lab, bucket: str) -> None:
     for key, versions in lab.objects(bucket).items():
         for v in versions:
             c.delete_object(Bucket=bucket, Key=key, VersionId=str(v["VersionId"]), BypassGovernanceRetention=True)
+    # radosgw frees deleted data later (its garbage collector); the memstore OSD needs it now.
+    lab.cluster.run("radosgw-admin", "-n", "client.admin", "gc", "process", "--include-all", timeout=300)
 
 
 def run_s3(src: Path, size: int, digest: str, work: Path, repeat: int) -> dict[str, Any]:
