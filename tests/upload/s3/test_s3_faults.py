@@ -95,10 +95,9 @@ def test_radosgw_killed_mid_multipart_and_restarted(ob: Outbox, s3lab: S3Lab, bu
         wait_for(lambda: parts_uploaded(s3lab, bucket) >= 1, 60, what="a multipart upload under way")
         s3lab.cluster.kill_rgw()
         assert not all_confirmed(ob, truth)
-        wait_for(lambda: "vault-unreachable" in {e for e in ob.open_alerts()} or d.last_error is not None, 30)
+        wait_for(lambda: d.last_error is not None, 60, what="the outage noticed")
         never_deleted_unconfirmed(ob, truth)
         s3lab.cluster.start_rgw()
-        assert not payload_keys(s3lab, bucket) or all_confirmed(ob, truth) or True
         wait_for(lambda: all_confirmed(ob, truth), 120, what="upload after radosgw restart")
     finally:
         d.stop()
