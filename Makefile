@@ -99,3 +99,25 @@ locale: debs
 # Screenshots of every kiosk screen (Dutch; 800x480 and 1280x800) into docs/screenshots/.
 screenshots: deps
 	$(BIN)/python -m kiosk_lab.screenshots --out docs/screenshots
+
+# The appliance image (image_build/README.md): Debian 13 built with mmdebstrap, an erofs root on
+# dm-verity, UKIs, systemd-repart for the disk, RAUC bundles. Outputs in image_build/out/ (gitignored).
+IMAGE_DEB_PACKAGES := mmdebstrap erofs-utils cryptsetup-bin rauc dosfstools mtools openssl e2fsprogs \
+	git binutils
+# Booting it: qemu (TCG), UEFI firmware, a software TPM; age and ffmpeg for the test's vault and card.
+IMAGE_DEB_PACKAGES += qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools age ffmpeg openssh-server
+image-debs:
+	@missing=""; for p in $(IMAGE_DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+image: deps image-debs
+	$(SUDO) $(PYTHON) image_build/build.py all --version 1 --bundle-version 2
+
+# Boots the image in qemu: first boot, camera hot-plug to an SFTP vault, kiosk, update, rollback.
+image-test: image
+	$(SUDO) env BODYDOCK_IMAGE_TEST=1 $(BIN)/pytest -q -p no:cacheprovider --timeout 3600 tests/image_build
