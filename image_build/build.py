@@ -168,7 +168,8 @@ def source_wheel() -> Path:
 def overlay_inputs() -> str:
     units = ROOT / "docs" / "systemd"
     return digest(tree_digest(HERE / "rootfs"), tree_digest(units), (HERE / "build.py").read_text(),
-                  (HERE / "udev_rule.py").read_text(), (HERE / "packages.txt").read_text())
+                  (HERE / "udev_rule.py").read_text(), (HERE / "packages.txt").read_text(),
+                  signing_material()[2].read_text())
 
 
 def venv_tree() -> Path:
@@ -249,6 +250,8 @@ def install_overlay(t: Path) -> None:
     (t / "tmp/udev_rule.py").unlink()
     (t / "usr/lib/udev/rules.d/70-bodydock-cameras.rules").write_text(rule)
     (t / "data").mkdir(exist_ok=True)
+    # The image trusts the bundle keyring: a public CA certificate, no secret.
+    shutil.copy(signing_material()[2], t / "etc/rauc/keyring.pem")
     for script in (t / "usr/lib/bodydock").glob("*.sh"):
         script.chmod(0o755)
     in_tree(t, "systemd-sysusers")
@@ -491,15 +494,6 @@ def signing_material() -> tuple[Path, Path, Path]:
     return key, cert, ca
 
 
-def keyring_into_tree() -> None:
-    """The image trusts the bundle keyring (a public CA certificate: no secret)."""
-    _, _, ca = signing_material()
-    dest = HERE / "rootfs/etc/rauc/keyring.pem"
-    if not dest.exists() or dest.read_bytes() != ca.read_bytes():
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ca, dest)
-
-
 def bundle(version: str, broken: bool = False) -> Path:
     vd = build_version(version, broken)
     dest = OUT / f"bodydock-{version}{'-broken' if broken else ''}.raucb"
@@ -553,7 +547,6 @@ def main() -> int:
     if os.geteuid() != 0:
         raise SystemExit("image_build: run as root (mmdebstrap, chroot and loop/overlay mounts)")
     OUT.mkdir(exist_ok=True)
-    keyring_into_tree()
     if a.what == "base":
         print(base())
     elif a.what == "tree":
