@@ -40,7 +40,9 @@ def read_disk(path: Path) -> DiskReading:
         usage = shutil.disk_usage(path)
     except OSError as exc:
         return DiskReading(str(path), 0, 0, False, exc.strerror or str(exc))
-    probe = path / f".health-probe-{os.getpid()}"
+    # One fixed name, not one per process: a probe file left by a killed daemon is reused and removed by the
+    # next probe instead of piling up in the store.
+    probe = path / ".health-probe"
     error = ""
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)

@@ -10,6 +10,7 @@ import pytest
 from health.clock import ClockState, ClockUnknown, chrony_provider, parse_timedatectl_show, timedatectl_provider
 from health.gather import Gatherer, Probes
 from health.model import Status
+from health.system import read_disk
 from tests.health.conftest import evaluate, health_env
 
 TIMEDATECTL_SYNCED = """\
@@ -124,3 +125,10 @@ def test_memory(tmp_path: Path, available_kib: int, status: Status) -> None:
     g = Gatherer(cfg, Probes(meminfo=meminfo))
     c = evaluate(cfg, g, None).check("memory")
     assert c.status is status and c.facts["total_bytes"] == 8_000_000 * 1024
+
+
+def test_the_store_write_probe_leaves_nothing_and_clears_a_killed_daemons_probe(tmp_path: Path) -> None:
+    """A daemon killed mid-probe leaves its probe file; the next probe (any process) reuses and removes it."""
+    (tmp_path / ".health-probe").write_bytes(b"left by a SIGKILL\n")
+    reading = read_disk(tmp_path)
+    assert reading.writable and list(tmp_path.iterdir()) == []

@@ -227,7 +227,7 @@ def test_crash_campaign(tmp_path: Path, start_daemon: Callable[..., Daemon], rea
     vault = Counter(c.plaintext(p) for p in env.vault.rglob("*.age") if "audit" not in p.parts)
     assert vault == Counter(c.truth.values()), f"vault holds {sum(vault.values())} for {len(c.truth)} (seed {SEED})"
     assert not any(simcam.scan_recordings(cam) for cam in c.cameras)
-    # (The health check's .health-probe-* may be left by a kill: not footage, not counted here.)
+    # (A kill mid-probe may leave the health check's one .health-probe file, reused by the next probe: not footage.)
     assert not list(env.vault.rglob("*.partial")) and not list(env.store.glob("*.age*"))
     assert not list(env.store.glob("*.partial")) and not list(env.store.glob("*.manifest.json"))
     # Every wipe reported: each recording named by exactly one verified camera.wipe report.
