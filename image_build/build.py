@@ -537,9 +537,62 @@ hooks=install
     return dest
 
 
+# --- a plain Debian of the same release, for the boot-time benchmark -----------------------------------
+
+PLAIN_PACKAGES = ("linux-image-amd64", "systemd-sysv", "udev", "dracut", "zstd", "systemd-boot-efi",
+                  "systemd-ukify", "python3-pefile")
+
+
+def plain() -> Path:
+    """A minimal trixie (minbase + kernel + systemd) booting an ext4 root to multi-user, same UKI path."""
+    disk = OUT / "plain-debian.raw"
+    key = digest(SUITE, *PLAIN_PACKAGES, "plain-1")
+    stamp = OUT / "plain.stamp"
+    if disk.exists() and stamp.exists() and stamp.read_text() == key:
+        return disk
+    t = OUT / "plain-tree"
+    remove_tree(t)
+    log("plain Debian for the benchmark (mmdebstrap minbase)")
+    run("mmdebstrap", "--variant=minbase", "--include=" + ",".join(PLAIN_PACKAGES),
+        "--setup-hook=mkdir -p \"$1\"/var/cache/apt/archives/",
+        f"--setup-hook=sync-in {CACHE / 'apt'} /var/cache/apt/archives/",
+        "--essential-hook=mkdir -p \"$1\"/etc/dracut.conf.d && "
+        "echo 'hostonly=no' > \"$1\"/etc/dracut.conf.d/10-plain.conf",
+        SUITE, t, debian_mirror(), stdout=subprocess.DEVNULL)
+    (t / "etc/fstab").write_text("PARTLABEL=plain-root / ext4 rw 0 1\n")
+    (t / "etc/hostname").write_text("plain\n")
+    kver = sorted(p.name.removeprefix("vmlinuz-") for p in (t / "boot").glob("vmlinuz-*"))[-1]
+    with tempfile.TemporaryDirectory(dir=t / "tmp") as tmp:
+        inner = "/tmp/" + Path(tmp).name
+        with chroot_mounts(t):
+            in_tree(t, "ukify", "build", f"--linux=/boot/vmlinuz-{kver}", f"--initrd=/boot/initrd.img-{kver}",
+                    "--cmdline=root=PARTLABEL=plain-root rw console=tty1 console=ttyS0,115200 "
+                    "systemd.show_status=yes loglevel=4 systemd.gpt_auto=0",
+                    f"--uname={kver}", f"--output={inner}/uki.efi", stdout=subprocess.DEVNULL)
+        parts = OUT / "parts-plain"
+        remove_tree(parts)
+        parts.mkdir()
+        vfat(parts / "esp.vfat", ESP_MB, "ESP", {"EFI/BOOT/BOOTX64.EFI": Path(tmp) / "uki.efi"})
+    root = parts / "root.ext4"
+    with root.open("wb") as fh:
+        fh.truncate(2048 << 20)
+    run("mkfs.ext4", "-q", "-L", "plain-root", "-d", t, root)
+    defs = parts / "repart.d"
+    defs.mkdir()
+    (defs / "10-esp.conf").write_text(f"[Partition]\nType=esp\nLabel=esp\nCopyBlocks={parts / 'esp.vfat'}\n")
+    (defs / "20-root.conf").write_text(f"[Partition]\nType=root-x86-64\nLabel=plain-root\nCopyBlocks={root}\n")
+    disk.unlink(missing_ok=True)
+    run("systemd-repart", "--empty=create", "--size=auto", "--dry-run=no", "--no-pager",
+        f"--definitions={defs}", disk, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    remove_tree(parts)
+    remove_tree(t)
+    stamp.write_text(key)
+    return disk
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", choices=("base", "tree", "image", "bundle", "all"))
+    ap.add_argument("what", choices=("base", "tree", "image", "bundle", "all", "plain"))
     ap.add_argument("--version", default=os.environ.get("IMAGE_VERSION", "1"), help="image version (default 1)")
     ap.add_argument("--bundle-version", default=None, help="with 'all': the update bundle's version")
     ap.add_argument("--broken", action="store_true", help="bundle: a release whose station fails (rollback tests)")
@@ -553,6 +606,8 @@ def main() -> int:
         print(tree())
     elif a.what == "image":
         print(image(a.version))
+    elif a.what == "plain":
+        print(plain())
     elif a.what == "bundle":
         print(bundle(a.version, a.broken))
     else:
