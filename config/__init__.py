@@ -23,7 +23,7 @@ from config.model import (
     StoreConfig,
     UploadPolicy,
     VaultConfig,
-    VaultTarget,
+    VaultKind,
     VerifyPolicy,
     WipeAfter,
 )
@@ -49,7 +49,7 @@ __all__ = [
     "StoreConfig",
     "UploadPolicy",
     "VaultConfig",
-    "VaultTarget",
+    "VaultKind",
     "VerifyPolicy",
     "WipeAfter",
     "example_config_path",

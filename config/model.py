@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 Language = Literal["nl", "en"]
 DockSource = Literal["simulated", "udev"]
-VaultTarget = Literal["local", "sftp", "s3"]
+VaultKind = Literal["local", "sftp", "s3"]  # which vault target a station delivers to
 SftpConfirm = Literal["size", "readback"]
 S3Confirm = Literal["checksum", "readback"]
 VerifyPolicy = Literal["device-hash", "reread", "both"]
@@ -134,7 +134,7 @@ class VaultConfig:
     """Where sealed footage goes. ``target`` decides which of ``local_path``/``sftp`` is used;
     the other may still be set if the file configures both."""
 
-    target: VaultTarget
+    target: VaultKind
     local_path: Path | None
     sftp: SftpConfig | None
     recipients: tuple[str, ...]  # normalised age1... strings
