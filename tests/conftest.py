@@ -118,6 +118,20 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, interval: flo
     raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
 
 
+def wait_progressing(predicate: Callable[[], bool], progress: Callable[[], object], stall_s: float = 60.0,
+                     interval: float = 0.1, what: str = "") -> None:
+    """Wait for ``predicate`` while ``progress()`` keeps changing: the deadline follows progress, so a busy
+    machine that is slow but moving never fails the test, and a stuck one fails after ``stall_s`` of no change."""
+    last, deadline = progress(), time.monotonic() + stall_s
+    while not predicate():
+        now = progress()
+        if now != last:
+            last, deadline = now, time.monotonic() + stall_s
+        elif time.monotonic() > deadline:
+            raise AssertionError(f"no progress for {stall_s}s waiting for {what or predicate} (last: {last!r})")
+        time.sleep(interval)
+
+
 def journal_query(state_dir: Path, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
     """Read the journal from outside the station, the way an operator's tool would."""
     path = state_dir / "journal.sqlite"

@@ -135,7 +135,9 @@ async def stay(d: Driver, args: dict[str, str]) -> None:
     """Show the home grid until killed (the test kills this kiosk mid-offload)."""
     import asyncio
 
-    await d.wait(lambda: d.screen == "home" and d.has_text("Kopiëren"), what="copying on the home grid")
+    await d.wait(lambda: d.screen == "home", timeout=120, what="the home grid")
+    d.report(home=True)  # the test docks the camera now
+    await d.wait(lambda: d.has_text("Kopiëren"), timeout=120, what="copying on the home grid")
     d.report(watching=True)
     await asyncio.sleep(600)
 

@@ -96,13 +96,16 @@ def test_killing_the_kiosk_never_interrupts_an_offload(kdock: KioskDock, xdispla
     from tests.conftest import ROOT, wait_for
 
     cam = kdock.camera("CAM-S", recordings=3, faults={"read_rate_mbps": 0.1})
-    kdock.dock(1, cam)
-    kdock.wait_state(1, "offloading")
+    # The kiosk starts first: on a busy machine its start-up can outlast a short offload, and the kill must land
+    # while the copy is going on.
     proc = subprocess.Popen([sys.executable, "-m", "kiosk_lab.driver", "--socket", str(kdock.socket),
                              "--scenario", "tests.ui.kiosk_scenarios:stay"], cwd=ROOT,
                             env={**os.environ, "DISPLAY": xdisplay}, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
+        assert '"home": true' in proc.stdout.readline()
+        kdock.dock(1, cam)
+        kdock.wait_state(1, "offloading")
         assert '"watching": true' in proc.stdout.readline()  # the kiosk shows the copy going on
         assert kdock.view(1).state == "offloading"
         proc.send_signal(signal.SIGKILL)  # the kiosk crashes mid-offload

@@ -35,13 +35,15 @@ def sftp_server() -> Iterator[SftpServer]:
         remove_server(server)
 
 
+# The connect timeout covers key exchange and authentication, which take seconds on a machine busy with other
+# work; 5 s made tests fail under two CPU hogs while the vault was fine.
 def ssh_settings(server: SftpServer, *, host_line: str | None = None, host: str | None = None,
-                 port: int | None = None, io_timeout_s: float = 10.0) -> SshSettings:
+                 port: int | None = None, io_timeout_s: float = 10.0, connect_timeout_s: float = 20.0) -> SshSettings:
     host = host or server.host
     port = port or server.port
     line = host_line or f"[{host}]:{port} {server.host_key_pub}"
     return SshSettings(host=host, port=port, user=server.user, private_key=server.client_key,
-                       host_key=PinnedHostKey.parse(line, host, port), connect_timeout_s=5.0,
+                       host_key=PinnedHostKey.parse(line, host, port), connect_timeout_s=connect_timeout_s,
                        io_timeout_s=io_timeout_s, keepalive_s=2.0)
 
 

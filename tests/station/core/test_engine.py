@@ -8,7 +8,7 @@ from pathlib import Path
 from device_adapters.simulated import camera as simcam
 from device_adapters.simulated.generate import expected_hashes, make_camera
 from station.core.engine import SlotView, Station
-from tests.conftest import StationEnv, decrypt_sha256, start_station, wait_for, write_station_config
+from tests.conftest import StationEnv, decrypt_sha256, start_station, wait_for, wait_progressing, write_station_config
 
 
 def sha(p: Path) -> str:
@@ -80,7 +80,9 @@ def test_yank_mid_offload_then_redock_resumes_without_duplicates(tmp_path: Path,
     wait_for(lambda: view(st).state == "empty", 30, what="slot to empty")
     assert len(simcam.scan_recordings(c)) == 4
     simcam.dock(env.dock, 1, c)  # yank faults fire once per docking
-    wait_for(lambda: view(st).state == "ready", 60, what="ready after re-dock")
+    wait_progressing(lambda: view(st).state == "ready",
+                     lambda: (view(st).state, view(st).bytes_done, view(st).recordings_done, view(st).battery),
+                     60, what="ready after re-dock")
     wait_for(lambda: len(vault_hashes(env)) == 4 and st.deliverer.backlog()[0] == 0, 60)
     assert vault_hashes(env) == sorted(truth.values())
     rows = st.journal.recordings_for_camera("CAM-Y")
