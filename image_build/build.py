@@ -502,7 +502,8 @@ def bundle(version: str, broken: bool = False) -> Path:
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
         d = Path(tmp) / "content"
         d.mkdir()
-        os.link(vd / "root.erofs", d / "root.erofs")
+        # RAUC picks the write method by file name: a raw slot takes *.img (written block for block).
+        os.link(vd / "root.erofs", d / "root.img")
         os.link(vd / "verity.img", d / "verity.img")
         with tarfile.open(d / "uki.tar", "w") as tar:
             for slot in ("a", "b"):
@@ -522,7 +523,7 @@ format=verity
 filename=hook.sh
 
 [image.rootfs]
-filename=root.erofs
+filename=root.img
 
 [image.verity]
 filename=verity.img
