@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 
 from tests.conftest import ROOT
-from tests.test_layering import PACKAGES
+from tests.test_layering import BUILD_TREES, PACKAGES
 
 
 def _packages_on_disk() -> set[str]:
     found = set()
     for top in PACKAGES:
         for init in (ROOT / top).rglob("__init__.py"):
+            if tuple(init.relative_to(ROOT).parts[:2]) in BUILD_TREES:
+                continue
             found.add(".".join(init.parent.relative_to(ROOT).parts))
     return found
 

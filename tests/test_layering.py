@@ -16,7 +16,9 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 PACKAGES = ("station", "device_adapters", "upload", "config", "health", "localapi", "bodydock", "ui", "kiosk_lab",
-            "vault", "bench")
+            "vault", "image_build", "bench")
+# Trees a build makes below a package (a whole Debian root for the image): not the project's modules.
+BUILD_TREES = {("image_build", "out"), ("image_build", "cache")}
 
 # What each package may import besides itself (prefixes of dotted module names). Anything else is a violation.
 MAY_IMPORT: dict[str, tuple[str, ...]] = {
@@ -35,6 +37,8 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
     # The vault host runs none of the dock: only the shared crypto, time format, folder layout and config parsing.
     "vault": ("station.crypto", "station.timeutil", "station.crashpoints", "upload.layout", "config"),
     "bodydock": PACKAGES,
+    # The image build reads the adapters' descriptors (for the udev rule) and the package metadata.
+    "image_build": ("station", "device_adapters", "config"),
     "bench": PACKAGES,
 }
 
@@ -58,6 +62,8 @@ def modules() -> dict[str, Path]:
     found: dict[str, Path] = {}
     for top in PACKAGES:
         for path in sorted((ROOT / top).rglob("*.py")):
+            if tuple(path.relative_to(ROOT).parts[:2]) in BUILD_TREES:
+                continue
             found[_module_name(path)] = path
     return found
 
