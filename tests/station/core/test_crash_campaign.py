@@ -169,6 +169,12 @@ def reaper(tmp_path: Path) -> Iterator[None]:
 @pytest.mark.timeout(max(300, 12 * KILLS))
 def test_crash_campaign(tmp_path: Path, start_daemon: Callable[..., Daemon], reaper: None) -> None:
     env = write_station_config(tmp_path, slots=SLOTS)
+    # Crash-resume is under test, not the outbox's backoff: a delivery retried after a kill is retried within
+    # seconds (the default backs off to 10 min, longer than the no-progress window below).
+    text = env.config_path.read_text()
+    line = f'  recipients: ["{env.recipient}"]\n'
+    assert line in text
+    env.config_path.write_text(text.replace(line, line + "  upload: {retry_initial_s: 0.5, retry_max_s: 5}\n"))
     c = Campaign(env, random.Random(SEED))
     progress = _journal_changes(env)
     t0 = time.monotonic()
