@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -102,6 +103,29 @@ def start_station(env: StationEnv, running: list[Station]) -> Station:
     st.start()
     running.append(st)
     return st
+
+
+def config_with_adapter_options(tmp_path: Path, options: dict[str, Any]) -> Path:
+    """A minimal valid station config whose ``adapters.options`` are ``options``."""
+    from station.crypto import keys
+
+    keys.generate_signing_key(tmp_path / "signing.key")
+    recipient = keys.generate_age_identity(tmp_path / "vault.agekey")
+    data = {
+        "station": {"id": "dock-test-01"},
+        "state_dir": str(tmp_path / "state"),
+        "slots": [{"id": 1, "usb_ports": ["1-1.1"]}],
+        "dock": {"source": "simulated", "simulated_path": str(tmp_path / "sim")},
+        "store": {"path": str(tmp_path / "store")},
+        "vault": {"target": "local", "local": {"path": str(tmp_path / "vault")}, "recipients": [recipient]},
+        "keys": {"signing_key": str(tmp_path / "signing.key")},
+        "adapters": {"options": options},
+    }
+    path = tmp_path / "station.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
 
 
 def decrypt_sha256(path: Path, identity: Path) -> str:

@@ -7,28 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from config import ConfigError, load_config
-from station.crypto import keys
-
-
-def _config(tmp_path: Path, options: dict[str, Any]) -> Path:
-    keys.generate_signing_key(tmp_path / "signing.key")
-    recipient = keys.generate_age_identity(tmp_path / "vault.agekey")
-    data = {
-        "station": {"id": "dock-test-01"},
-        "state_dir": str(tmp_path / "state"),
-        "slots": [{"id": 1, "usb_ports": ["1-1.1"]}],
-        "dock": {"source": "simulated", "simulated_path": str(tmp_path / "sim")},
-        "store": {"path": str(tmp_path / "store")},
-        "vault": {"target": "local", "local": {"path": str(tmp_path / "vault")}, "recipients": [recipient]},
-        "keys": {"signing_key": str(tmp_path / "signing.key")},
-        "adapters": {"options": options},
-    }
-    path = tmp_path / "station.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
+from tests.conftest import config_with_adapter_options
 
 
 @pytest.mark.parametrize("options,key_path", [
@@ -38,7 +19,7 @@ def _config(tmp_path: Path, options: dict[str, Any]) -> Path:
     ({"acme": {"unlock": [{"admin_pin": "0000"}]}}, "adapters.options.acme.unlock[0].admin_pin"),
 ])
 def test_an_inline_secret_is_refused_naming_its_key(tmp_path: Path, options: dict[str, Any], key_path: str) -> None:
-    path = _config(tmp_path, options)
+    path = config_with_adapter_options(tmp_path, options)
     for check_files in (True, False):  # refused even where the key files are not checked
         with pytest.raises(ConfigError) as info:
             load_config(path, check_files=check_files)
@@ -51,8 +32,9 @@ def test_a_secret_file_needs_strict_permissions(tmp_path: Path) -> None:
     secret = tmp_path / "camera-password"
     secret.write_text("hunter2\n")
     os.chmod(secret, 0o644)
-    path = _config(tmp_path, {"vendor_usb": {"password_file": str(secret), "camera_timezone": "Europe/Amsterdam",
-                                             "require_pin": True, "pin_length": 4}})
+    options = {"vendor_usb": {"password_file": str(secret), "camera_timezone": "Europe/Amsterdam",
+                              "require_pin": True, "pin_length": 4}}
+    path = config_with_adapter_options(tmp_path, options)
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert info.value.key_path == "adapters.options.vendor_usb.password_file"

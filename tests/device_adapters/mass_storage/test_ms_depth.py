@@ -9,10 +9,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from _mass_storage_helpers import have
 
 from config import ConfigError, load_config
@@ -22,7 +20,7 @@ from device_adapters.mass_storage.fs.exfat import ExfatVolume
 from device_adapters.mass_storage.fs.exfat_write import ExfatWriter
 from device_adapters.mass_storage.images import MIB, make_exfat
 from device_adapters.mass_storage.scan import Limits
-from station.crypto import keys
+from tests.conftest import config_with_adapter_options
 
 MAX_DEPTH_BOUND = 64  # what the config schema and Limits allow
 
@@ -121,29 +119,13 @@ def test_max_depth_is_bounded(depth: int) -> None:
         MassStorageAdapterFactory(max_depth=depth)
 
 
-def _config(tmp_path: Path, options: dict[str, Any]) -> Path:
-    keys.generate_signing_key(tmp_path / "signing.key")
-    recipient = keys.generate_age_identity(tmp_path / "vault.agekey")
-    data = {
-        "station": {"id": "dock-test-01"},
-        "state_dir": str(tmp_path / "state"),
-        "slots": [{"id": 1, "usb_ports": ["1-1.1"]}],
-        "dock": {"source": "simulated", "simulated_path": str(tmp_path / "sim")},
-        "store": {"path": str(tmp_path / "store")},
-        "vault": {"target": "local", "local": {"path": str(tmp_path / "vault")}, "recipients": [recipient]},
-        "keys": {"signing_key": str(tmp_path / "signing.key")},
-        "adapters": {"options": options},
-    }
-    path = tmp_path / "station.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
 
 
 def test_config_refuses_an_unbounded_max_depth(tmp_path: Path) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     with pytest.raises(ConfigError) as info:
-        load_config(_config(tmp_path / "a", {"mass_storage": {"max_depth": 30_000}}))
+        load_config(config_with_adapter_options(tmp_path / "a", {"mass_storage": {"max_depth": 30_000}}))
     assert info.value.key_path == "adapters.options.mass_storage.max_depth"
-    cfg = load_config(_config(tmp_path / "b", {"mass_storage": {"max_depth": 12}}))
+    cfg = load_config(config_with_adapter_options(tmp_path / "b", {"mass_storage": {"max_depth": 12}}))
     assert cfg.adapters.options["mass_storage"]["max_depth"] == 12
