@@ -5,12 +5,18 @@ it with a deadline. A call that misses its deadline is abandoned, the adapter is
 never called again (a later result of the abandoned call is dropped), and ``on_hang`` is told so
 the port can be power-cycled. Daemon threads, because a thread stuck in the kernel must not keep
 the process from exiting; a thread pool would be joined at exit.
+
+A recording stream's reads are the hot path (one per chunk, hundreds a second across eight
+slots), so a stream keeps one such thread for all its reads (a ``_Lane``) instead of starting one
+per read, and reads straight into the caller's buffer: after a read times out the abandoned call
+may still fill that buffer, which the caller has then already given up on (the read failed).
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -78,6 +84,41 @@ def call_with_timeout(fn: Callable[[], T], timeout: float, *, name: str) -> T:
     return cast(T, out.value)
 
 
+class _Lane:
+    """One daemon thread that runs a stream's calls in turn, each still under its own deadline."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._requests: queue.SimpleQueue[tuple[Callable[[], object], _Outcome] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def call(self, fn: Callable[[], T], timeout: float, *, name: str) -> T:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"adapter-call:{self._name}", daemon=True)
+            self._thread.start()
+        out = _Outcome()
+        self._requests.put((fn, out))
+        if not out.done.wait(timeout):
+            raise AdapterTimeout(f"{name} did not return within {timeout:g} s")
+        if out.error is not None:
+            raise out.error
+        return cast(T, out.value)
+
+    def _run(self) -> None:
+        while (request := self._requests.get()) is not None:
+            fn, out = request
+            try:
+                out.value = fn()
+            except BaseException as exc:  # handed to the waiting caller
+                out.error = exc
+            finally:
+                out.done.set()
+
+    def close(self) -> None:
+        """The thread ends after the call it is running (a hung one: never, as a daemon)."""
+        self._requests.put(None)
+
+
 class GuardedAdapter(CameraAdapter):
     """Wraps an adapter (created lazily, on the first call) so that every call has a timeout."""
 
@@ -116,11 +157,12 @@ class GuardedAdapter(CameraAdapter):
                     raise AdapterError(f"adapter {self.descriptor.name} failed to start: {exc}") from exc
             return self._inner
 
-    def _call(self, what: str, timeout: float, fn: Callable[[CameraAdapter], T]) -> T:
+    def _call(self, what: str, timeout: float, fn: Callable[[CameraAdapter], T], lane: _Lane | None = None) -> T:
         if self._hung is not None:
             raise AdapterTimeout(f"{self._label}: not called, its {self._hung} call hung earlier")
         try:
-            return call_with_timeout(lambda: fn(self._adapter()), timeout, name=f"{self._label}: {what}")
+            run = call_with_timeout if lane is None else lane.call
+            return run(lambda: fn(self._adapter()), timeout, name=f"{self._label}: {what}")
         except AdapterTimeout:
             self._hung = what
             log.error("%s: %s hung (no answer in %g s); adapter abandoned", self._label, what, timeout)
@@ -196,26 +238,36 @@ class _GuardedStream(io.RawIOBase):
         self._owner = owner
         self._inner = inner
         self._key = key
+        self._lane = _Lane(f"{owner._label}: {key}")
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int | None = -1, /) -> bytes:
         n = -1 if size is None else size
-        return self._owner._call(f"read {self._key}", self._owner.timeouts.read_s, lambda _a: self._inner.read(n))
+        return self._owner._call(f"read {self._key}", self._owner.timeouts.read_s, lambda _a: self._inner.read(n),
+                                 self._lane)
 
     def readinto(self, buffer: WriteableBuffer, /) -> int:
         view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        inner_readinto = getattr(self._inner, "readinto", None)
+        if inner_readinto is None:
+            data = self.read(len(view))
+            view[: len(data)] = data
+            return len(data)
+        # Straight into the caller's buffer: no chunk-sized allocation and no copies per read.
+        n = self._owner._call(f"read {self._key}", self._owner.timeouts.read_s, lambda _a: inner_readinto(view),
+                              self._lane)
+        return int(n or 0)
 
     def close(self) -> None:
         if not self.closed:
             inner = self._inner
             if self._owner.hung is None:
                 try:
-                    self._owner._call(f"close {self._key}", self._owner.timeouts.read_s, lambda _a: inner.close())
+                    self._owner._call(f"close {self._key}", self._owner.timeouts.read_s, lambda _a: inner.close(),
+                                      self._lane)
                 except AdapterError:
                     log.warning("closing stream %s failed", self._key, exc_info=True)
+            self._lane.close()
         super().close()

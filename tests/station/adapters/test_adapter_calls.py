@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import pytest
 
@@ -168,3 +169,41 @@ def test_call_with_timeout_plain() -> None:
     assert call_with_timeout(lambda: 41 + 1, 1, name="x") == 42
     with pytest.raises(AdapterTimeout):
         call_with_timeout(lambda: time.sleep(2), 0.1, name="x")
+
+
+def test_stream_reads_share_one_thread_and_fill_the_callers_buffer() -> None:
+    """The offload's hot path: one read per chunk must not start a thread or copy the chunk."""
+    import io
+
+    seen: list[tuple[int, int]] = []  # (thread ident, address of the buffer read into)
+
+    class Recording(io.RawIOBase):
+        def __init__(self) -> None:
+            self.left = 3
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            view = memoryview(buffer)
+            seen.append((threading.get_ident(), ctypes.addressof(ctypes.c_char.from_buffer(view))))
+            if not self.left:
+                return 0
+            self.left -= 1
+            view[:4] = b"data"
+            return 4
+
+    class Camera(_Fake):
+        def open_recording(self, recording: RecordingInfo) -> BinaryIO:
+            return cast(BinaryIO, Recording())
+
+    g = GuardedAdapter(DESCRIPTOR, Camera, FAST)
+    buf = bytearray(16)
+    got = b""
+    with cast(Recording, g.open_recording(RecordingInfo(key="a", size=12))) as stream:
+        while n := stream.readinto(buf):
+            got += bytes(buf[:n])
+    assert got == b"data" * 3
+    assert len({ident for ident, _ in seen}) == 1, "each read ran on a thread of its own"
+    assert {addr for _, addr in seen} == {ctypes.addressof(ctypes.c_char.from_buffer(buf))}, "read via a copy"
+    assert threading.get_ident() not in {ident for ident, _ in seen}
