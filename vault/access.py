@@ -87,6 +87,36 @@ def authorize_view(cfg: VaultConfig, rec: Recording | None, user_name: str, purp
     raise Refused(f"none of {user.name}'s roles ({', '.join(user.roles) or 'none'}) allows purpose {purpose}")
 
 
+def purposes_for(cfg: VaultConfig, rec: Recording | None, user_name: str) -> list[str]:
+    """The purposes ``user_name`` could open ``rec`` for (a case number given where one is needed),
+    by the same rules as :func:`authorize_view`; empty: the user may not open it at all."""
+    allowed = []
+    for purpose in PURPOSES:
+        try:
+            authorize_view(cfg, rec, user_name, purpose, "-")
+        except Refused:
+            continue
+        allowed.append(purpose)
+    return allowed
+
+
+def may_find(cfg: VaultConfig, rec: Recording | None, user_name: str) -> bool:
+    """Whether the portal shows ``rec`` to the user at all: they could open it, or their roles act
+    on it (hold or transfer evidence and uncategorised footage, withdraw learning footage). A
+    coach thus never sees evidence, not even that it exists."""
+    if rec is None or rec.state != "catalogued":
+        return False
+    if purposes_for(cfg, rec, user_name):
+        return True
+    user = cfg.users.get(user_name)
+    if user is None:
+        return False
+    actions = {a for role in cfg.roles_of(user) for a in role.actions}
+    if rec.tag == "learning":
+        return "withdraw" in actions
+    return bool(actions & {"hold", "release", "close_case", "transfer"})
+
+
 def authorize_action(cfg: VaultConfig, user_name: str, action: str) -> Grant:
     user = _user(cfg, user_name)
     for role in cfg.roles_of(user):
@@ -107,11 +137,10 @@ def _private_file(folder: Path, name: str) -> tuple[Path, BinaryIO]:
     return path, os.fdopen(fd, "wb")
 
 
-def view(cfg: VaultConfig, cat: Catalog, identities: Sequence[X25519PrivateKey], rec_id: str, *, purpose: str,
-         case: str | None, user_name: str, consume: Callable[[Path], object] | None = None,
-         stream: BinaryIO | None = None) -> dict[str, object]:
-    """Open a recording for ``purpose``. With ``stream`` the plaintext goes there; otherwise to a
-    private file handed to ``consume`` and removed when it returns. Returns the log entry."""
+def open_view(cfg: VaultConfig, cat: Catalog, rec_id: str, *, purpose: str, case: str | None, user_name: str,
+              channel: str | None = None) -> tuple[Recording, Grant, dict[str, object]]:
+    """Authorize a viewing and write it to the access log (fsynced); nothing is decrypted yet.
+    A refusal is logged and raised. The command line's ``view`` and the portal both start here."""
     rec = cat.recording(rec_id)
     try:
         grant = authorize_view(cfg, rec, user_name, purpose, case)
@@ -119,12 +148,22 @@ def view(cfg: VaultConfig, cat: Catalog, identities: Sequence[X25519PrivateKey],
         log_refusal(cat, user_name, "view.refused", str(exc), recording=rec_id, purpose=purpose, case=case)
         raise
     assert rec is not None
-    entry = cat.log(ACCESS).append(
-        who=grant.user.name, what="view.opened", why=purpose, result="granted",
-        details={"recording": rec_id, "purpose": purpose, "case": case, "via": grant.via, "station": rec.station,
-                 "sha256": rec.sha256},
-    )
+    details: dict[str, object] = {"recording": rec_id, "purpose": purpose, "case": case, "via": grant.via,
+                                  "station": rec.station, "sha256": rec.sha256}
+    if channel is not None:
+        details["channel"] = channel
+    entry = cat.log(ACCESS).append(who=grant.user.name, what="view.opened", why=purpose, result="granted",
+                                   details=details)
     crash_point("view.logged")
+    return rec, grant, entry
+
+
+def view(cfg: VaultConfig, cat: Catalog, identities: Sequence[X25519PrivateKey], rec_id: str, *, purpose: str,
+         case: str | None, user_name: str, consume: Callable[[Path], object] | None = None,
+         stream: BinaryIO | None = None) -> dict[str, object]:
+    """Open a recording for ``purpose``. With ``stream`` the plaintext goes there; otherwise to a
+    private file handed to ``consume`` and removed when it returns. Returns the log entry."""
+    rec, grant, entry = open_view(cfg, cat, rec_id, purpose=purpose, case=case, user_name=user_name)
     plain = hashlib.sha256()
     ok = False
     path: Path | None = None

@@ -344,6 +344,65 @@ def cmd_alerts(cfg: VaultConfig, args: argparse.Namespace) -> int:
     return 0
 
 
+def _portal_password(args: argparse.Namespace) -> str:
+    from station.crypto.keys import read_secret_file
+
+    if args.password_file:
+        return read_secret_file(args.password_file).decode("utf-8").rstrip("\r\n")
+    first = getpass.getpass("new portal password: ")
+    if getpass.getpass("again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def cmd_portal(cfg: VaultConfig, args: argparse.Namespace) -> int:
+    from vault.portal.accounts import AccountError, Accounts
+
+    if cfg.portal is None:
+        print("bodydock-vault portal: the vault config has no portal section (cert_file, key_file)", file=sys.stderr)
+        return 2
+    if args.portal_command == "serve":
+        from vault.portal.server import serve
+
+        return serve(cfg, host=args.host, port=args.port)
+    if args.portal_command == "selfsigned-cert":
+        from vault.portal.selfsigned import make_self_signed
+
+        try:
+            make_self_signed(cfg.portal.cert_file, cfg.portal.key_file, names=tuple(args.name or ("localhost",
+                                                                                                   "127.0.0.1")))
+        except FileExistsError as exc:
+            print(f"bodydock-vault portal: refusing to overwrite {exc.filename}", file=sys.stderr)
+            return 1
+        print(f"self-signed certificate {cfg.portal.cert_file}, key {cfg.portal.key_file} (mode 0600)")
+        return 0
+    accounts = Accounts(cfg.portal.accounts_dir, max_failures=cfg.portal.max_failures, lockout_s=cfg.portal.lockout_s)
+    name = args.name
+    if name not in cfg.users:
+        print(f"bodydock-vault portal: {name!r} is not a user in the vault config", file=sys.stderr)
+        return 2
+    try:
+        if args.user_command == "add":
+            accounts.create(name, _portal_password(args))
+            print(f"portal account for {name} created; next: bodydock-vault portal user enroll-totp {name}")
+        elif args.user_command == "set-password":
+            accounts.set_password(name, _portal_password(args))
+            print(f"password of {name} changed")
+        elif args.user_command == "enroll-totp":
+            from vault.portal.totp import otpauth_uri
+
+            secret = accounts.enroll_totp(name)
+            # Shown this once (scan it into the authenticator app); it is kept only in the account file.
+            print(otpauth_uri(secret, account=name, issuer=f"bodydock-vault {cfg.id}"))
+        else:
+            accounts.unlock(name)
+            print(f"account {name} unlocked")
+    except (AccountError, ValueError) as exc:
+        print(f"bodydock-vault portal: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 # --- parser ------------------------------------------------------------------------------
 
 
@@ -469,6 +528,24 @@ def build_parser() -> argparse.ArgumentParser:
     qu = sub.add_parser("quarantine", help="deliveries that were not accepted, with the reason")
     qu.add_argument("--json", action="store_true")
     qu.set_defaults(fn=cmd_quarantine)
+
+    po = sub.add_parser("portal", help="the vault portal (HTTPS web application) and its accounts")
+    posub = po.add_subparsers(dest="portal_command", required=True)
+    sv = posub.add_parser("serve", help="serve the portal over HTTPS")
+    sv.add_argument("--host")
+    sv.add_argument("--port", type=int)
+    sc = posub.add_parser("selfsigned-cert", help="write a self-signed certificate and key (demo, tests)")
+    sc.add_argument("--name", action="append", help="host name or address (repeatable)")
+    pu = posub.add_parser("user", help="portal accounts: add, set-password, enroll-totp, unlock")
+    pusub = pu.add_subparsers(dest="user_command", required=True)
+    for cmd, text in (("add", "create the account of a user in the vault config"), ("set-password", "a new password"),
+                      ("enroll-totp", "a new TOTP secret; prints the otpauth:// URI once"),
+                      ("unlock", "lift a lockout")):
+        up = pusub.add_parser(cmd, help=text)
+        up.add_argument("name")
+        if cmd in ("add", "set-password"):
+            up.add_argument("--password-file", type=Path, help="read the password from this file (mode 0600)")
+    po.set_defaults(fn=cmd_portal)
 
     al = sub.add_parser("alerts", help="open alerts (quarantine, reconcile)")
     al.add_argument("--json", action="store_true")

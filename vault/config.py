@@ -20,9 +20,11 @@ import jsonschema
 import yaml
 
 Purpose = Literal["complaint", "police_report", "om_request", "subject_request", "learning"]
-Action = Literal["hold", "release", "close_case", "transfer", "withdraw"]
+# ``audit``: read the access log and the reconcile report (the privacy officer); ``administer``:
+# the portal's accounts (the administrator). Both are used by the portal (vault/portal/).
+Action = Literal["hold", "release", "close_case", "transfer", "withdraw", "audit", "administer"]
 PURPOSES: tuple[str, ...] = ("complaint", "police_report", "om_request", "subject_request", "learning")
-ACTIONS: tuple[str, ...] = ("hold", "release", "close_case", "transfer", "withdraw")
+ACTIONS: tuple[str, ...] = ("hold", "release", "close_case", "transfer", "withdraw", "audit", "administer")
 
 
 class VaultConfigError(Exception):
@@ -71,6 +73,21 @@ class User:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PortalConfig:
+    """The vault portal (vault/portal/): HTTPS only; accounts are files (mode 0600), never in this YAML."""
+
+    cert_file: Path
+    key_file: Path  # mode 0600
+    accounts_dir: Path  # one file per user (password hash, TOTP secret), mode 0600
+    host: str = "127.0.0.1"
+    port: int = 8443
+    session_timeout_s: float = 900.0  # idle time after which a session ends
+    max_failures: int = 5  # failed logins in a row before the account locks
+    lockout_s: float = 900.0
+    failures_per_minute: int = 20  # failed logins from one address before it must wait
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VaultConfig:
     id: str
     name: str
@@ -85,6 +102,7 @@ class VaultConfig:
     users: dict[str, User]
     source_file: Path | None = None
     bucket: BucketConfig | None = None  # set: deliveries are in this bucket, not in ``inbox``
+    portal: PortalConfig | None = None
 
     @property
     def deliveries(self) -> str:
@@ -178,6 +196,13 @@ def parse_config(data: Any, file: Path) -> VaultConfig:
         region=b.get("region", "us-east-1"), ca_file=_path(base, b["ca_file"]) if "ca_file" in b else None,
         prefix=b.get("prefix", ""))
     state_dir = _path(base, v["state_dir"])
+    pc = data.get("portal")
+    portal = None if pc is None else PortalConfig(
+        cert_file=_path(base, pc["cert_file"]), key_file=_path(base, pc["key_file"]),
+        accounts_dir=_path(base, pc.get("accounts_dir", str(state_dir / "portal-accounts"))),
+        host=pc.get("host", "127.0.0.1"), port=int(pc.get("port", 8443)),
+        session_timeout_s=float(pc.get("session_timeout_s", 900)), max_failures=int(pc.get("max_failures", 5)),
+        lockout_s=float(pc.get("lockout_s", 900)), failures_per_minute=int(pc.get("failures_per_minute", 20)))
     return VaultConfig(
         id=v["id"], name=v.get("name", v["id"]), bucket=bucket, state_dir=state_dir,
         # Over a bucket there is no inbox folder; the name stays for code that prints it.
@@ -186,6 +211,7 @@ def parse_config(data: Any, file: Path) -> VaultConfig:
         view_dir=_path(base, v["view_dir"]) if "view_dir" in v else None,
         intake_interval_s=float(v.get("intake_interval_s", 60)),
         retention=Retention(**data.get("retention", {})), roles=roles, users=users, source_file=file,
+        portal=portal,
     )
 
 
