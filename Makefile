@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 DEB_PACKAGES := ffmpeg age sqlite3
 # Camera detection and adapters: card images (mkfs, mtools, fsck), reference exFAT reader for
 # cross-checks, umockdev for the udev tests and what PyGObject needs to build.
-DEB_PACKAGES += dosfstools mtools exfatprogs exfat-fuse umockdev gir1.2-umockdev-1.0 \
+DEB_PACKAGES += dosfstools mtools exfatprogs exfat-fuse fusefat umockdev gir1.2-umockdev-1.0 \
 	libgirepository1.0-dev libcairo2-dev pkg-config gcc
 # SFTP upload tests and benchmark: a real sshd, network namespaces with tbf shaping and nftables
 # loss, a loop-mounted ext4 image for the vault-full fault.

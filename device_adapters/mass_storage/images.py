@@ -37,11 +37,12 @@ def _run(*args: str) -> None:
 
 
 def make_fat32(path: Path, files: Mapping[str, bytes], *, size: int = 48 * MIB, when: datetime | None = None,
-               label: str = "CAMERA") -> None:
-    """A FAT32 image (512-byte clusters, so small images are still FAT32) holding ``files``."""
+               label: str | None = "CAMERA") -> None:
+    """A FAT32 image (512-byte clusters, so small images are still FAT32) holding ``files``;
+    ``label=None`` writes no volume-label entry in the root directory."""
     with open(path, "wb") as f:
         f.truncate(size)
-    _run(tool("mkfs.vfat"), "-F", "32", "-s", "1", "-n", label, str(path))
+    _run(tool("mkfs.vfat"), "-F", "32", "-s", "1", *(("-n", label) if label is not None else ()), str(path))
     if not files:
         return
     add_fat32(path, files, when=when)

@@ -226,15 +226,36 @@ class DirectoryStorage(Storage):
     :class:`Layout`. Clusters are invisible through a mount, so when the mount is backed by a
     FAT32/exFAT block device the card's own account is read from that device as well."""
 
+    _walk_dev = -1  # the mount's st_dev when the current walk began
+
+    def _mount_left(self, since: int) -> bool:
+        """True once the mount is gone: the path vanished or is now another file system (unmounted)."""
+        try:
+            return os.stat(self.path).st_dev != since
+        except OSError:
+            return True
+
     def contents(self) -> Contents:
         findings: list[Finding] = []
         recs: list[Stored] = []
         seen = 0
+        try:
+            self._walk_dev = os.stat(self.path).st_dev
+        except FileNotFoundError as exc:
+            raise CameraGone(f"{self.path} is gone") from exc
         stack: list[tuple[tuple[str, ...], int]] = [((), 0)]
         while stack:
             parts, depth = stack.pop()
             path = "/".join(parts)
-            fd = self._open_parts(parts)
+            try:
+                fd = self._open_parts(parts)
+            except CameraGone:
+                if not parts or self._mount_left(self._walk_dev):
+                    raise
+                # Listed by its parent but not there when opened, while the camera is: the mounting
+                # driver contradicts itself (a broken card), not a camera that left.
+                findings.append(Finding(path + "/", "directory is listed but cannot be opened through the mount"))
+                continue
             try:
                 try:
                     with os.scandir(fd) as it:
@@ -267,6 +288,11 @@ class DirectoryStorage(Storage):
             recs = [r for r in recs if r.key in listed]
             known = {f.path for f in findings}
             findings += [f for f in card.findings if f.path not in known]
+            # A recording the card holds but the mount does not show could be neither copied nor
+            # wiped through it: a finding, so the wipe waits and staff see it.
+            shown = {r.key for r in recs}
+            findings += [Finding(k, "on the card but not shown through the mount (the mounting driver hides it)")
+                         for k in sorted(listed - shown) if k not in known]
         else:
             findings += card
         return Contents(tuple(recs), tuple(findings), "mounted", self.volume_id())
@@ -290,7 +316,11 @@ class DirectoryStorage(Storage):
         try:
             st = entry.stat(follow_symlinks=False)
         except FileNotFoundError as exc:
-            raise CameraGone(f"{self.path} is gone") from exc
+            if self._mount_left(self._walk_dev):
+                raise CameraGone(f"{self.path} is gone") from exc
+            # Listed but not there, while the camera is: the mounting driver contradicts itself.
+            findings.append(Finding(key, "listed but cannot be read through the mount"))
+            return None
         except OSError as exc:
             findings.append(Finding(key, f"cannot be read through the mount: {exc.strerror}"))
             return None
@@ -406,8 +436,9 @@ class DirectoryStorage(Storage):
         return f"{os.statvfs(self.path).f_fsid:016X}"
 
 
-# File systems a card is mounted as (fuseblk: exfat-fuse on a block device).
-_CARD_FS = frozenset({"vfat", "msdos", "exfat", "fuseblk"})
+# File systems a card is mounted as (fuseblk: exfat-fuse on a block device; fuse: a FUSE driver such
+# as fusefat that names its block device as the mount source). Only a block-device source counts.
+_CARD_FS = frozenset({"vfat", "msdos", "exfat", "fuseblk", "fuse", "fuse.fusefat"})
 
 
 def backing_device(folder: str) -> str | None:

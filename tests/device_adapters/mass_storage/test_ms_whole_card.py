@@ -6,9 +6,10 @@ are also the root directory, the exFAT allocation bitmap or up-case table, anoth
 directory or a 0-byte entry; a bitmap that marks a recording's cluster free; an exFAT chain
 ending in 0xFFFFFFF8; a FAT32 root-cluster field pointing at an empty cluster; FAT copies that
 differ. The block-device storage reads the image; the folder-backed storage reads the same card
-mounted (exFAT: exfat-fuse on a loop device, so it also reads the card's own account from the
-device) or, for FAT32, as mtools extracts it (this kernel has no vfat driver, so only the folder
-tree can be compared there). Both must list the same recordings and report the same entries; a
+mounted on a loop device (this kernel has no vfat/exfat driver: exFAT through exfat-fuse, FAT32
+through fusefat, each naming the device as its source, so the folder storage also reads the card's
+own account from the device; without fusefat, FAT32 falls back to an mtools extract, where only
+the folder tree can be compared). Both must list the same recordings and report the same entries; a
 finding leaves the card untouched; a clean card's wipe leaves fsck nothing to fix.
 """
 
@@ -266,7 +267,8 @@ CASES = [pytest.param(fs, lay, id=f"{fs}-{lay.name}") for lay in LAYOUTS for fs 
 def _build(tmp: Path, fs: str, layout: Layout) -> Path:
     image = tmp / f"{layout.name}.{fs}.img"
     if fs == "fat32":
-        make_fat32(image, {}, when=WHEN)
+        # No volume label: fusefat (the FAT32 mount here) lists a label entry as a 0-byte file.
+        make_fat32(image, {}, when=WHEN, label=None)
         add_fat32(image, layout.files, when=WHEN)
     else:
         make_exfat(image, layout.files, when=WHEN)
@@ -279,13 +281,13 @@ def _sha(image: Path) -> str:
     return hashlib.sha256(image.read_bytes()).hexdigest()
 
 
-def _fuse_ready() -> str | None:
+def _fuse_ready(driver: str) -> str | None:
     if os.geteuid() != 0 or not Path("/dev/fuse").exists() or shutil.which("losetup") is None:
         return "needs root, /dev/fuse and losetup"
     try:
-        tool("mount.exfat-fuse")
+        tool(driver)
     except FileNotFoundError:
-        return "exfat-fuse is not installed"
+        return f"{driver} is not installed"
     return None
 
 
@@ -294,7 +296,7 @@ def _mounted(image: Path, fs: str, layout: Layout, tmp: Path) -> Iterator[Path |
     """The card as a folder another driver made of it; None when no such view can be made here."""
     mnt = tmp / f"view-{fs}-{layout.name}"
     mnt.mkdir()
-    if fs == "fat32":
+    if fs == "fat32" and _fuse_ready("fusefat") is not None:
         if not layout.tree_only:
             yield None  # an extracted copy is a new file system; only a mount would show the card's clusters
             return
@@ -302,7 +304,7 @@ def _mounted(image: Path, fs: str, layout: Layout, tmp: Path) -> Iterator[Path |
                        env=mtools_env(), capture_output=True)
         yield mnt
         return
-    if _fuse_ready() is not None:
+    if _fuse_ready("fusefat" if fs == "fat32" else "mount.exfat-fuse") is not None:
         yield None
         return
     loop = subprocess.run(["losetup", "-f", "--show", "-r", str(image)], capture_output=True, text=True)
@@ -311,7 +313,11 @@ def _mounted(image: Path, fs: str, layout: Layout, tmp: Path) -> Iterator[Path |
         return
     dev = loop.stdout.strip()
     try:
-        mounted = subprocess.run([tool("mount.exfat-fuse"), "-o", "ro", dev, str(mnt)], capture_output=True)
+        # fusefat names the loop device as the mount's source (fsname), as a kernel mount would, so the
+        # folder storage finds the card behind it and reads the card's own account too.
+        driver = ([tool("fusefat"), "-o", f"ro,fsname={dev}"] if fs == "fat32"
+                  else [tool("mount.exfat-fuse"), "-o", "ro"])
+        mounted = subprocess.run([*driver, dev, str(mnt)], capture_output=True)
         if mounted.returncode != 0:
             yield None
             return
