@@ -129,7 +129,7 @@ def _journal_changes(env: StationEnv) -> Callable[[], object]:
 
 
 def _wait_while_progressing(done: Callable[[], bool], progress: Callable[[], object], stall_s: float,
-                            what: str) -> None:
+                            what: str, explain: Callable[[], str] = str) -> None:
     """Wait for ``done``; fail only when nothing has changed for ``stall_s`` (a deadline that follows progress)."""
     last, since = progress(), time.monotonic()
     while not done():
@@ -138,7 +138,20 @@ def _wait_while_progressing(done: Callable[[], bool], progress: Callable[[], obj
         if now != last:
             last, since = now, time.monotonic()
         elif time.monotonic() - since > stall_s:
-            raise AssertionError(f"no progress for {stall_s}s waiting for {what} (seed {SEED})")
+            raise AssertionError(f"no progress for {stall_s}s waiting for {what} (seed {SEED}){explain()}")
+
+
+def _stall_report(env: StationEnv, log: Path, since: int) -> str:
+    """What a stalled final life leaves to go on: the unfinished rows, the slots, its warnings."""
+    rows = journal_query(env.state, "SELECT id, status, vault_status, vault_attempts, local_state, camera_state "
+                                    "FROM recordings WHERE vault_status!='confirmed' OR local_state!='deleted' "
+                                    "OR camera_state!='wiped'")
+    slots = journal_query(env.state, "SELECT id, state FROM slots")
+    with log.open("rb") as fh:
+        fh.seek(since)
+        lines = fh.read().decode(errors="replace").splitlines()
+    warnings = [ln for ln in lines if " WARNING " in ln or " ERROR " in ln]
+    return f"\nunfinished: {rows}\nslots: {slots}\nwarnings of the final life:\n" + "\n".join(warnings[-30:])
 
 
 def _wait_until_running(daemon: Daemon, log: Path, offset: int) -> None:
@@ -216,6 +229,8 @@ def test_crash_campaign(tmp_path: Path, start_daemon: Callable[..., Daemon], rea
     assert not pending, f"crash points never reached in {KILLS} kills: {pending} (seed {SEED})"
 
     # The last life runs to the end: everything docked so far is offloaded, wiped and in the vault.
+    log = env.root / "campaign.log"
+    final_from = log.stat().st_size
     final = start_daemon(env.config_path, log_name="campaign.log")
 
     def finished() -> bool:
@@ -225,7 +240,8 @@ def test_crash_campaign(tmp_path: Path, start_daemon: Callable[..., Daemon], rea
         return bool(rows and rows[0][0] == len(c.truth) and slots
                     and all(s[0] in ("ready", "charging") for s in slots))
 
-    _wait_while_progressing(finished, progress, 60, "the campaign's work to finish")
+    _wait_while_progressing(finished, progress, 60, "the campaign's work to finish",
+                            lambda: _stall_report(env, log, final_from))
     final.stop()
     elapsed = time.monotonic() - t0
 
