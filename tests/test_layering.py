@@ -138,6 +138,28 @@ def test_every_first_party_import_follows_the_layering() -> None:
     assert not bad, "layering violations:\n" + "\n".join(sorted(set(bad)))
 
 
+# The vault portal (vault/portal/): above the vault's own modules, below nothing but its command line.
+PORTAL_MAY_IMPORT = ("vault", "station.crypto", "station.timeutil", "station.crashpoints")
+PORTAL_IMPORTED_BY = ("vault.cli",)
+
+
+def test_the_vault_portal_sits_on_the_vault_and_only_its_cli_imports_it() -> None:
+    bad = []
+    for name, path in modules().items():
+        in_portal = name == "vault.portal" or name.startswith("vault.portal.")
+        for line, imported in _imported_names(path):
+            target = _resolve(imported) if imported.split(".")[0] in PACKAGES else None
+            if target is None:
+                continue
+            to_portal = target == "vault.portal" or target.startswith("vault.portal.")
+            if in_portal and not to_portal and not any(target == p or target.startswith(p + ".")
+                                                       for p in PORTAL_MAY_IMPORT):
+                bad.append(f"{path.relative_to(ROOT)}:{line}: the portal imports {imported}")
+            if to_portal and not in_portal and name not in PORTAL_IMPORTED_BY and name.split(".")[0] != "bench":
+                bad.append(f"{path.relative_to(ROOT)}:{line}: {name} imports the portal ({imported})")
+    assert not bad, "portal layering violations:\n" + "\n".join(sorted(set(bad)))
+
+
 def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     """Strongly connected components with more than one module (Tarjan, iterative)."""
     index: dict[str, int] = {}

@@ -361,8 +361,13 @@ class Portal:
             return rec
         with self.lock:
             holds = [dict(h) for h in self.cat.active_holds(rec.id)]
-        return self.render(ctx, "recording.html", rec=rec, holds=holds, message=message,
-                           purposes=access.purposes_for(self.cfg, rec, ctx.name),
+        # Every purpose the user's roles name, not only those this recording opens for: choosing
+        # one that does not apply gets the rule's own refusal (and is logged), as on the command line.
+        assert ctx.user is not None
+        named = {p for role in self.cfg.roles_of(ctx.user) for p in role.purposes}
+        allowed = set(access.purposes_for(self.cfg, rec, ctx.name))
+        purposes = [p for p in PURPOSES if p in named or p in allowed]
+        return self.render(ctx, "recording.html", rec=rec, holds=holds, message=message, purposes=purposes,
                            may_hold=self.may(ctx.user, "hold"), may_release=self.may(ctx.user, "release"),
                            may_transfer=self.may(ctx.user, "transfer") and rec.tag != "learning",
                            may_withdraw=self.may(ctx.user, "withdraw") and rec.tag == "learning")

@@ -198,7 +198,7 @@ class PortalVault:
                 self.proc.wait()
 
 
-def make_portal_vault(root: Path, clips: list[bytes], *, timeout_s: float = 600) -> PortalVault:
+def make_portal_vault(root: Path, clips: list[bytes], *, timeout_s: float = 600, seconds: float = 2.0) -> PortalVault:
     """Recordings: ``plain`` (uncategorised), ``evidence`` (case PV-2026-0042), ``learning`` (consent
     given), ``learning2`` (to withdraw), then one more uncategorised per remaining clip."""
     env = make_vault(root)
@@ -212,7 +212,7 @@ def make_portal_vault(root: Path, clips: list[bytes], *, timeout_s: float = 600)
              ("learning", "learning", LEARNING), ("learning2", "learning", LEARNING)]
     for n, clip in enumerate(clips, start=1):
         name, tag, details = kinds[n - 1] if n <= len(kinds) else (f"extra{n}", "uncategorised", None)
-        rid = deliver_media(dock, n, clip, tag=tag, tag_details=details)
+        rid = deliver_media(dock, n, clip, tag=tag, tag_details=details, seconds=seconds)
         pv.ids[name] = rid
         pv.plain[rid] = clip
     dock.cut_segment()
