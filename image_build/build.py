@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,24 +146,45 @@ def in_tree(tree: Path, *cmd: str, **kw: object) -> subprocess.CompletedProcess[
     return run("chroot", tree, *cmd, env=env, **kw)
 
 
+# Files a wheel must hold that git does not track: the kiosk's compiled catalogs (made from the .po
+# files). Without them the kiosk dies on start (gettext finds no catalog) and cage shows nothing.
+GENERATED_IN_WHEEL = ("ui/locale/nl/LC_MESSAGES/bodydock.mo", "ui/locale/en/LC_MESSAGES/bodydock.mo")
+
+
+def export_source(rev: str, dest: Path) -> None:
+    """The tree of commit ``rev`` in ``dest``, with what ``make deps`` generates: the compiled catalogs."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    for po in sorted(dest.glob("ui/locale/*/LC_MESSAGES/*.po")):
+        run("msgfmt", "--check", "-o", po.with_suffix(".mo"), po)
+
+
+def wheel_complete(wheel: Path) -> bool:
+    with zipfile.ZipFile(wheel) as z:
+        return set(GENERATED_IN_WHEEL) <= set(z.namelist())
+
+
 def source_wheel() -> Path:
     """A wheel of bodydock from this checkout's git HEAD (not from half-edited files in the work tree)."""
     rev = out_of("git", "-C", ROOT, "rev-parse", os.environ.get("BODYDOCK_SOURCE_REV", "HEAD"))
     dist = OUT / "dist" / rev[:12]
     wheels = sorted(dist.glob("bodydock-*.whl"))
-    if wheels:
+    if wheels and wheel_complete(wheels[0]):
         return wheels[0]
+    shutil.rmtree(dist, ignore_errors=True)  # a wheel from before the catalogs were compiled in
     log(f"building the bodydock wheel from git HEAD {rev[:12]}")
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "src"
         src.mkdir()
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev], check=True,
-                                 capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+        export_source(rev, src)
         dist.mkdir(parents=True, exist_ok=True)
         pip = ROOT / ".venv" / "bin" / "pip"
         run(pip if pip.exists() else "pip3", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", dist, src)
-    return sorted(dist.glob("bodydock-*.whl"))[0]
+    wheel = sorted(dist.glob("bodydock-*.whl"))[0]
+    if not wheel_complete(wheel):
+        raise SystemExit(f"{wheel.name} lacks {GENERATED_IN_WHEEL}: the kiosk could not start")
+    return wheel
 
 
 def overlay_inputs() -> str:
@@ -176,7 +198,7 @@ def venv_tree() -> Path:
     """The base plus bodydock's venv (the slow, network-bound part), without build-only packages."""
     b = base()
     wheel = source_wheel()
-    key = digest((OUT / "base.stamp").read_text(), str(wheel))
+    key = digest((OUT / "base.stamp").read_text(), str(wheel), hashlib.sha256(wheel.read_bytes()).hexdigest())
     target = OUT / "tree-venv"
     stamp = OUT / "tree-venv.stamp"
     if target.is_dir() and stamp.exists() and stamp.read_text() == key:
