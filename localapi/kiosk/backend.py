@@ -21,6 +21,7 @@ from localapi.kiosk.sessions import KioskSession, Sessions
 from station import __version__
 from station.core.engine import SlotView
 from station.core.events import CheckinOpened, DomainEvent
+from station.crypto.signed import key_fingerprint
 from station.shift import (
     CheckinView,
     Identity,
@@ -56,6 +57,9 @@ class KioskBackend:
         self.sessions = Sessions()
         self.notices = NoticeHub()
         self._labels = {s.id: s.label for s in cfg.slots}
+        # Shown on the home screen until the vault has taken something from this dock (first boot).
+        self._fingerprint = key_fingerprint(self.station.signing_key)
+        self._delivered = False
         self._badge: tuple[str, int | None] = ("checkout", None)
         self._badge_lock = threading.Lock()
         self.closing = threading.Event()
@@ -102,13 +106,22 @@ class KioskBackend:
                         "camera_serial": row.camera_serial, "wearer_id": row.wearer_id})
         return out
 
+    def _vault_has_received(self) -> bool:
+        """Sticky: once the vault confirmed a recording or an audit segment, the dock was registered there."""
+        if not self._delivered:
+            j = self.station.journal
+            self._delivered = (any(s.vault_status == "confirmed" for s in j.audit_segments())
+                               or any(r.vault_status == "confirmed" for r in j.recordings()))
+        return self._delivered
+
     def snapshot(self) -> dict[str, Any]:
         views = self.station.views()
         checkins = [{k: v for k, v in c.items() if k != "wearer_id"} for c in self._open_checkins(views)]
         st = self.cfg.station
         return {
             "station": {"id": st.id, "name": st.name, "version": __version__, "language": st.language,
-                        "timezone": st.timezone},
+                        "timezone": st.timezone, "key_fingerprint": self._fingerprint,
+                        "vault_received": self._vault_has_received()},
             "slots": [self._slot_json(v) for v in views],
             "alerts": [self._alert_json(a) for a in self.station.alerts.open()],
             "checkins": checkins,

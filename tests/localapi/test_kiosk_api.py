@@ -69,6 +69,7 @@ class Stream:
 
 def test_snapshot_stream_checkout_and_checkin(kdock: KioskDock) -> None:
     from device_adapters.api import Wearer
+    from station.crypto.signed import key_fingerprint
 
     c = client(kdock)
     # Last worn by C: docking it opens a check-in for C (a camera nobody wore opens none at the screen).
@@ -79,11 +80,15 @@ def test_snapshot_stream_checkout_and_checkin(kdock: KioskDock) -> None:
         first = stream.of("snapshot")[0]
         assert [s["state"] for s in first["slots"]] == ["empty", "empty"]
         assert first["station"]["language"] == "nl"
+        # First boot: the kiosk shows the signing key's fingerprint until the vault has taken something.
+        assert first["station"]["key_fingerprint"] == key_fingerprint(kdock.daemon.station.signing_key)
+        assert first["station"]["vault_received"] is False
 
         # Docked by an officer who never checked it out: a check-in opens; the stream says so.
         kdock.dock(1, cam)
         kdock.wait_state(1, "ready")
         wait_for(lambda: any(s["slots"][0]["state"] == "ready" for s in stream.of("snapshot")), 20)
+        wait_for(lambda: c.get("/api/kiosk/snapshot").json()["station"]["vault_received"], 60, what="vault took it")
         notices = stream.of("notice")
         opened = [n for n in notices if n["type"] == "checkin_opened"]
         assert opened and opened[0]["slot_id"] == 1

@@ -119,12 +119,16 @@ class StationInfo:
     version: str = ""
     language: str = "nl"
     timezone: str = "Europe/Amsterdam"
+    key_fingerprint: str = ""  # the station signing key's, for registering the dock at the vault
+    vault_received: bool = True  # False until the vault took anything from this dock
 
     @classmethod
     def parse(cls, d: Any) -> StationInfo:
         o = _obj(d)
         return cls(id=_str(o.get("id")) or "", name=_str(o.get("name")) or "", version=_str(o.get("version")) or "",
-                   language=_str(o.get("language")) or "nl", timezone=_str(o.get("timezone")) or "Europe/Amsterdam")
+                   language=_str(o.get("language")) or "nl", timezone=_str(o.get("timezone")) or "Europe/Amsterdam",
+                   key_fingerprint=_str(o.get("key_fingerprint")) or "",
+                   vault_received=o.get("vault_received") is not False)
 
 
 @dataclass(frozen=True)

@@ -164,4 +164,8 @@ class HomeViewModel(ViewModel):
                 critical = a.severity == "critical"
                 out.append(Banner(text, severity_words(t, a.severity), Icon.WARNING,
                                   Tone.FAULT if critical else Tone.WARN))
+            st = self.snapshot.station
+            if st.key_fingerprint and not st.vault_received:  # first boot: staff register the dock at the vault
+                out.append(Banner(t("Dock key for the vault: {fingerprint}").format(fingerprint=st.key_fingerprint),
+                                  t("Attention"), Icon.LOCK, Tone.WARN))
         return tuple(out)

@@ -74,3 +74,16 @@ def test_language_switch_redraws() -> None:
     assert seen == ["Charging"] and vm.state.tiles[0].label == "Slot 1"
     vm.update(snap(SlotInfo(1, "1", "charging", battery=31)))
     assert seen == ["Charging"]  # nothing changed: no redraw
+
+
+def test_the_dock_key_fingerprint_shows_until_the_vault_took_something() -> None:
+    vm = HomeViewModel(Translator("nl"))
+    vm.set_connected(True)
+    fp = "6777 c6b8 fd40 1e7a 1a1a fcf1 aea9 49e9"
+    vm.update(Snapshot(StationInfo(name="Stadswinkel", key_fingerprint=fp, vault_received=False), (), ()))
+    assert [(b.severity, b.text, b.icon) for b in vm.state.banners] == [
+        ("Let op", f"Dock-sleutel voor de kluis: {fp}", Icon.LOCK)]
+    vm.set_translator(Translator("en"))
+    assert vm.state.banners[0].text == f"Dock key for the vault: {fp}"
+    vm.update(Snapshot(StationInfo(name="Stadswinkel", key_fingerprint=fp, vault_received=True), (), ()))
+    assert vm.state.banners == ()
