@@ -4,8 +4,8 @@ One run of the real daemon (``bodydock run``: station, shift, health monitor, lo
   - eight simulated cameras docked in the same instant, each on its own USB controller and read at
     40 MB/s (the USB 2 class; the simulated adapter's token bucket), each holding ``--recordings``
     recordings adding up to the camera's size. The recordings are a real MP4 clip followed by one
-    ``free`` box left as a hole in a sparse file, so eight full cameras cost no disk: the disk
-    holds only what the dock stores and the vault receives. Every camera reports its hash
+    ``free`` box left as a hole in a sparse file on tmpfs, so eight full cameras cost neither disk
+    nor memory: the disk holds only what the dock stores and the vault receives. Every camera reports its hash
     (``verify: device-hash``: one read of the camera, as the physical bound assumes);
   - the vault: a real OpenSSH sshd (chrooted internal-sftp) in a network namespace behind a veth
     pair shaped with ``tc tbf`` to 1 Gbit/s both ways and a delaying TCP proxy adding 20 ms RTT
@@ -109,9 +109,11 @@ def tcp_sink(host: str, port: int) -> None:
         conn.close()
 
 
-def raw_tcp_mbps(host: str, port: int, nbytes: int) -> float:
+def raw_tcp(host: str, port: int, nbytes: int) -> tuple[float, float]:
+    """(MB/s, sender CPU s/GiB) of plain TCP through the link: the kernel's share of moving the bytes
+    (on a veth pair the sender's CPU also runs the receiving side's softirq work)."""
     block = memoryview(os.urandom(MiB))
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     with socket.create_connection((host, port), timeout=60) as s:
         left = nbytes
         while left:
@@ -125,10 +127,10 @@ def raw_tcp_mbps(host: str, port: int, nbytes: int) -> float:
             if not part:
                 break
             got += part
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     if struct.unpack(">Q", got)[0] != nbytes:
         raise RuntimeError("raw TCP sink received a different byte count")
-    return nbytes / seconds / MB
+    return nbytes / seconds / MB, cpu / (nbytes / GiB)
 
 
 # --- the kiosk scenario (runs inside the kiosk process) -----------------------------------------
@@ -211,6 +213,18 @@ def lab() -> Iterator[Lab]:
 # --- cameras and the station ------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _tmpfs(path: Path) -> Iterator[None]:
+    """The cameras' folders on tmpfs: a hole there reads as the kernel's zero page (a copy, like a
+    USB transfer lands in memory), where a hole on ext4 costs a page-cache page zeroed per 4 KiB."""
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256m,mode=0755", "tmpfs", str(path)], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
 def _clip(work: Path) -> bytes:
     from device_adapters.simulated.generate import make_camera
 
@@ -278,14 +292,14 @@ vault:
     private_key: {key}
     known_hosts_line: "{known}"
     root: /vault
-  recipients: ["{recipient}"]
+{upload}  recipients: ["{recipient}"]
 keys: {{signing_key: keys/signing.key}}
 policies: {{verify: device-hash, min_battery_percent: 50}}
 roster: {{source: file, file: roster.yaml}}
 """
 
 
-def write_config(work: Path, lab_: Lab) -> Path:
+def write_config(work: Path, lab_: Lab, upload: dict[str, Any] | None = None) -> Path:
     import yaml
 
     from bodydock.demo_kiosk import PEOPLE
@@ -300,9 +314,11 @@ def write_config(work: Path, lab_: Lab) -> Path:
     (work / "roster.yaml").write_text(yaml.safe_dump({"officers": people}, sort_keys=False))
     # Each camera on its own USB controller: eight 40 MB/s links, no controller shared.
     slots = "\n".join(f"  - id: {i}\n    usb_ports: [\"{i}-1\"]" for i in range(1, CAMERAS + 1))
+    extra = f"  upload: {json.dumps(upload)}\n" if upload else ""
     path = work / "station.yaml"
-    path.write_text(CONFIG.format(slots=slots, host=lab_.ns_ip, port=lab_.sftp_port, user=lab_.server.user,
-                                  key=lab_.server.client_key, known=lab_.known_hosts_line(), recipient=recipient))
+    path.write_text(CONFIG.format(upload=extra, slots=slots, host=lab_.ns_ip, port=lab_.sftp_port,
+                                  user=lab_.server.user, key=lab_.server.client_key, known=lab_.known_hosts_line(),
+                                  recipient=recipient))
     return path
 
 
@@ -346,13 +362,15 @@ def _vault_bytes(vault: Path) -> int:
 # --- the run ----------------------------------------------------------------------------------
 
 
-def run(work: Path, per_camera: int, recordings: int, load: int, window: str) -> dict[str, Any]:
+def run(work: Path, per_camera: int, recordings: int, load: int, window: str,
+        upload: dict[str, Any] | None = None) -> dict[str, Any]:
     from device_adapters.simulated import camera as simcam
     from kiosk_lab.xvfb import virtual_display
 
-    cams = make_cameras(work, per_camera, recordings)
     hogs: subprocess.Popen[bytes] | None = None
     with contextlib.ExitStack() as stack:
+        stack.enter_context(_tmpfs(work / "cameras"))
+        cams = make_cameras(work, per_camera, recordings)
         lab_ = stack.enter_context(lab())
         if load:
             hogs = subprocess.Popen(["stress-ng", "--cpu", str(load), "--quiet"], start_new_session=True,
@@ -360,9 +378,12 @@ def run(work: Path, per_camera: int, recordings: int, load: int, window: str) ->
             stack.callback(_end_group, hogs)
             time.sleep(1)
         raw_n = (64 if per_camera < GiB else 256) * MiB
-        raw = [raw_tcp_mbps(lab_.ns_ip, lab_.sink_port, raw_n) for _ in range(3)]
+        raw_runs = [raw_tcp(lab_.ns_ip, lab_.sink_port, raw_n) for _ in range(3)]
+        raw = [r for r, _ in raw_runs]
+        raw_cpu = min(c for _, c in raw_runs)
 
-        cfg = write_config(work, lab_)
+        no_upload = bool(upload and upload.get("windows"))
+        cfg = write_config(work, lab_, upload)
         log = (work / "daemon.log").open("ab")
         daemon = subprocess.Popen([sys.executable, "-m", "bodydock.cli", "run", "--config", str(cfg)],
                                   cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -409,7 +430,7 @@ def run(work: Path, per_camera: int, recordings: int, load: int, window: str) ->
                 raise SystemExit(f"a slot faulted; see {work / 'daemon.log'}")
             if ready_t is None and n_ready == CAMERAS:
                 ready_t, cpu_ready = now - t0, proc_cpu_s(daemon.pid)
-            if ready_t is not None and n_vault >= total_recs:
+            if ready_t is not None and (n_vault >= total_recs or no_upload):
                 break
             if now > deadline or daemon.poll() is not None:
                 raise SystemExit(f"the shift change did not finish; see {work / 'daemon.log'}")
@@ -441,7 +462,7 @@ def run(work: Path, per_camera: int, recordings: int, load: int, window: str) ->
         docked_at=docked_at, rows=rows, receipts=receipts, samples=samples, ready_t=ready_t or done_t,
         done_t=done_t, cpu=cpu, user_sys=user_sys, cpu_ready=cpu_ready - cpu0, kcpu=kcpu, hwm_mb=hwm_mb,
         kiosk_hwm_mb=kiosk_hwm_mb,
-        frames=report["frame_times"], repaints=report["repaint_times"], raw=raw, per_camera=per_camera,
+        frames=report["frame_times"], repaints=report["repaint_times"], raw=raw, raw_cpu=raw_cpu, per_camera=per_camera,
         recordings=recordings, cipher_bytes=int(cipher_bytes), load_avg=load_avg, wall0=docked_at.timestamp(),
     )
 
@@ -483,7 +504,7 @@ def analyse(*, docked_at: datetime, rows: list[tuple[int, str, str]], receipts: 
             samples: list[tuple[float, int]], ready_t: float, done_t: float, cpu: float,
             user_sys: tuple[float, float], cpu_ready: float,
             kcpu: float, hwm_mb: float, kiosk_hwm_mb: float, frames: list[float], repaints: list[float],
-            raw: list[float], per_camera: int, recordings: int, cipher_bytes: int,
+            raw: list[float], raw_cpu: float, per_camera: int, recordings: int, cipher_bytes: int,
             load_avg: tuple[float, float, float], wall0: float) -> dict[str, Any]:
     def rel(text: str) -> float:
         return (_parse(text) - docked_at).total_seconds()
@@ -495,7 +516,7 @@ def analyse(*, docked_at: datetime, rows: list[tuple[int, str, str]], receipts: 
             per.setdefault(slot, {}).setdefault(key, round(rel(at), 3))
     offloaded_last = max(p["offloaded_s"] for p in per.values())
     ready_last = max(p["ready_s"] for p in per.values())
-    vault_last = max((r - docked_at).total_seconds() for r, _ in receipts)
+    vault_last = max(((r - docked_at).total_seconds() for r, _ in receipts), default=float("nan"))
     first_upload = next((t for t, b in samples if b > 0), offloaded_last)
     during = _rate_between(samples, first_upload, offloaded_last) if offloaded_last > first_upload else 0.0
     after = _rate_between(samples, offloaded_last, vault_last) if vault_last > offloaded_last else 0.0
@@ -525,6 +546,7 @@ def analyse(*, docked_at: datetime, rows: list[tuple[int, str, str]], receipts: 
         "vault_bound_s": round(cipher_bytes / (raw_best * MB), 2),
         "raw_tcp_mbps": round(raw_best, 1),
         "raw_tcp_samples_mbps": [round(r, 1) for r in raw],
+        "transport_floor_cpu_s_per_gib": round(raw_cpu, 2),
         "upload_mbps_during_offload": round(during, 1),
         "upload_mbps_after_offload": round(after, 1),
         "upload_mbps_overall": round(cipher_bytes / max(vault_last - first_upload, 1e-9) / MB, 1),
@@ -601,6 +623,10 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, help="keep the run's files here")
     ap.add_argument("--profile", metavar="PY_SPY", help="sample the daemon with this py-spy (into the workdir); "
                     "',--gil' etc. adds py-spy options")
+    ap.add_argument("--no-upload", action="store_true",
+                    help="experiment: keep the outbox idle (a closed upload window); ends when every camera is ready")
+    ap.add_argument("--upload", action="append", default=[], metavar="KEY=VALUE",
+                    help="experiment: a vault.upload setting (e.g. parallel=1); default: the shipped defaults")
     ap.add_argument("--phase", choices=["sink"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase == "sink":
@@ -618,12 +644,18 @@ def main() -> int:
     try:
         per_camera, why = choose_size(work, args.quick, args.size)
         recordings = args.recordings or (4 if args.quick else 8)
-        result = run(work, per_camera, recordings, args.load, args.window)
+        upload: dict[str, Any] = {k: json.loads(v) for k, _, v in (u.partition("=") for u in args.upload)}
+        if args.no_upload:  # a window that opens in three hours: the outbox stays idle
+            start = datetime.now(UTC) + timedelta(hours=3)
+            upload["windows"] = [f"{start:%H}:00-{start:%H}:30"]
+        result = run(work, per_camera, recordings, args.load, args.window, upload)
         result["data"]["size_chosen_by"] = why
         result["data"]["load_hogs"] = args.load
         result["data"]["kiosk_window"] = args.window
+        result["data"]["vault_upload_settings"] = upload or "shipped defaults"
         result |= floors(256 * MiB if args.quick else GiB)
-        floor = result["crypto_floor_cpu_s_per_gib"] + result["upload_cipher_floor_cpu_s_per_gib"]
+        floor = sum(result[k] for k in ("crypto_floor_cpu_s_per_gib", "upload_cipher_floor_cpu_s_per_gib",
+                                        "transport_floor_cpu_s_per_gib"))
         result["cpu_floor_s_per_gib"] = round(floor, 2)
         result["ratio_cpu_vs_floor"] = round(result["cpu_s_per_gib"] / floor, 2)
         print(json.dumps(result, indent=2))
