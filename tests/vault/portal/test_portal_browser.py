@@ -237,6 +237,9 @@ def test_portal_end_to_end_in_chromium(pv: PortalVault, tmp_path: Path) -> None:
         # --- log out; the administrator -----------------------------------------------------------------------
         page.click("form[action='/logout'] button")
         page.wait_for_url("**/login?bye=1")
+        # Logging out ends the session's viewings: each is closed in the access log, with what was served.
+        closed = [e for e in access_log(pv) if e["what"] == "view.closed" and e["details"]["recording"] == rid]
+        assert closed and closed[-1]["details"]["ended"] == "logout" and closed[-1]["details"]["bytes_served"] > 0
         page.goto(pv.base + "/log")
         assert page.url.endswith("/login")
         login("admin")
