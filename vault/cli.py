@@ -364,7 +364,11 @@ def cmd_portal(cfg: VaultConfig, args: argparse.Namespace) -> int:
     if args.portal_command == "serve":
         from vault.portal.server import serve
 
-        return serve(cfg, host=args.host, port=args.port)
+        try:
+            return serve(cfg, host=args.host, port=args.port)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"bodydock-vault portal: {exc}", file=sys.stderr)
+            return 2
     if args.portal_command == "selfsigned-cert":
         from vault.portal.selfsigned import make_self_signed
 
