@@ -32,11 +32,12 @@ import hashlib
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import boto3
 import botocore.config
@@ -65,6 +66,7 @@ log = logging.getLogger(__name__)
 S3Confirm = Literal["checksum", "readback"]
 MIN_PART = 5 * 1024 * 1024  # S3's smallest part (except the last)
 MAX_PARTS = 10_000
+T = TypeVar("T")
 SHA_META = "sha256"  # x-amz-meta-sha256: the journal's SHA-256 of the whole object
 
 
@@ -126,7 +128,7 @@ def multipart_etag(part_md5s: list[bytes]) -> str:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Part:
     number: int
-    data: bytes
+    data: bytearray
 
 
 class S3Target(VaultTarget):
@@ -134,42 +136,96 @@ class S3Target(VaultTarget):
         self.s = settings
         self.description = f"s3 {settings.endpoint}/{settings.bucket}/{settings.prefix}"
         self._client: S3Client | None = None
+        self._parts: S3Client | None = None
         self._client_lock = threading.Lock()
-        self._pool = settings.parallel_parts * max_parallel_items + 4
+        self._items = max_parallel_items
+        self._session: boto3.session.Session | None = None
+        # Part buffers kept from one delivery to the next: at most parallel_parts + 1 per item in
+        # flight, each part_size (80 MiB per item with the defaults). A fresh one costs a page
+        # fault per 4 KiB and a zero fill, as much CPU as the MD5 of a part.
+        self._spare: list[bytearray] = []
+        self._spare_lock = threading.Lock()
+        # Look-ups run beside the transfer (each waits only on one submitted before it).
+        self._lookups: ThreadPoolExecutor | None = None
 
     # --- client --------------------------------------------------------------------------
     def client(self) -> S3Client:
+        """For every request but the parts' bodies: each one signed whole, payload included."""
         with self._client_lock:
             if self._client is None:
-                try:
-                    creds = load_credentials(self.s.credentials_file)
-                except KeyFileError as exc:
-                    raise VaultError(f"{self.description}: credentials file {exc}", permanent=True,
-                                     alert=VaultAlert.AUTH) from None
-                verify: bool | str = True
-                if self.s.endpoint.startswith("https://") and self.s.ca_file is not None:
-                    verify = str(self.s.ca_file)
-                self._client = boto3.session.Session().client(
-                    "s3", endpoint_url=self.s.endpoint, region_name=self.s.region,
-                    aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
-                    verify=verify,
-                    config=botocore.config.Config(
-                        connect_timeout=self.s.connect_timeout_s, read_timeout=self.s.io_timeout_s,
-                        # The outbox retries with backoff; botocore retrying too only hides an outage.
-                        retries={"mode": "standard", "total_max_attempts": 2},
-                        max_pool_connections=self._pool, s3={"addressing_style": "path"},
-                        # Ceph 16 ignores the newer checksum headers; do not send them.
-                        request_checksum_calculation="when_required",
-                        response_checksum_validation="when_required",
-                    ),
-                )
+                self._client = self._new_client(pool=2 * self._items + 2, sign_payload=True)
             return self._client
+
+    def _parts_client(self) -> S3Client:
+        """For UploadPart only, with UNSIGNED-PAYLOAD in the signature (what botocore sends over
+        https anyway when Content-MD5 is set). Safe: the signed headers still cover the part's
+        Content-MD5, which the server checks against the body (BadDigest otherwise), and we
+        check the whole file's SHA-256 over the very buffers sent and the completed object's
+        ETag (the MD5 of those MD5s). Signing the payload over http would hash every part once
+        more here and once more in the server, for nothing these checks do not already catch."""
+        with self._client_lock:
+            if self._parts is None:
+                self._parts = self._new_client(pool=self.s.parallel_parts * self._items + 2, sign_payload=False)
+            return self._parts
+
+    def _new_client(self, *, pool: int, sign_payload: bool) -> S3Client:
+        try:
+            creds = load_credentials(self.s.credentials_file)
+        except KeyFileError as exc:
+            raise VaultError(f"{self.description}: credentials file {exc}", permanent=True,
+                             alert=VaultAlert.AUTH) from None
+        verify: bool | str = True
+        if self.s.endpoint.startswith("https://") and self.s.ca_file is not None:
+            verify = str(self.s.ca_file)
+        if self._session is None:  # one session: the second client reuses its loaded service model
+            self._session = boto3.session.Session()
+        return self._session.client(
+            "s3", endpoint_url=self.s.endpoint, region_name=self.s.region,
+            aws_access_key_id=creds.access_key_id, aws_secret_access_key=creds.secret_access_key,
+            verify=verify,
+            config=botocore.config.Config(
+                connect_timeout=self.s.connect_timeout_s, read_timeout=self.s.io_timeout_s,
+                # The outbox retries with backoff; botocore retrying too only hides an outage.
+                retries={"mode": "standard", "total_max_attempts": 2},
+                max_pool_connections=pool,
+                s3={"addressing_style": "path", "payload_signing_enabled": sign_payload},
+                # Ceph 16 ignores the newer checksum headers (CRC32 by default since botocore
+                # 1.36); Content-MD5 is what it checks, so send only that.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
 
     def close(self) -> None:
         with self._client_lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            for c in (self._client, self._parts):
+                if c is not None:
+                    c.close()
+            self._client = self._parts = None
+        with self._spare_lock:
+            self._spare.clear()
+        with self._client_lock:
+            if self._lookups is not None:
+                self._lookups.shutdown(wait=True)
+                self._lookups = None
+
+    def _beside(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """``fn(*args)`` on a look-up thread while the caller goes on."""
+        with self._client_lock:
+            if self._lookups is None:
+                self._lookups = ThreadPoolExecutor(max_workers=2 * self._items, thread_name_prefix="s3-lookup")
+            return self._lookups.submit(fn, *args)
+
+    def _take_buffers(self, part_size: int, count: int) -> list[bytearray]:
+        with self._spare_lock:
+            fitting = [b for b in self._spare if len(b) == part_size]
+            got, self._spare = fitting[:count], fitting[count:]
+        return got + [bytearray(part_size) for _ in range(count - len(got))]
+
+    def _give_back(self, buffers: list[bytearray]) -> None:
+        with self._spare_lock:
+            room = (self.s.parallel_parts + 1) * self._items - len(self._spare)
+            self._spare += buffers[:max(0, room)]
 
     def key(self, item: DeliveryItem, name: str) -> str:
         return f"{self.s.prefix}{relative_dir(item)}/{name}"
@@ -189,14 +245,20 @@ class S3Target(VaultTarget):
     def _deliver(self, item: DeliveryItem, pacer: Pacer | None) -> VaultReceipt:
         c = self.client()
         key, mkey = self.key(item, item.payload_name), self.key(item, item.manifest_name)
-        present = self._complete_in_bucket(key, item)
-        if not present and item.payload_confirmed:
+        # Unfinished uploads of the key matter either way (to resume, or to abort once the object
+        # is complete): list them while the HEAD asks whether it is.
+        uploads = self._beside(self._uploads_for, key)
+        head = self._complete_in_bucket(key, item)
+        present = head is not None
+        if head is None and item.payload_confirmed:
             found = "it is missing" if self._head(key) is None else "it holds something else"
             raise confirmed_payload_missing(item, f"s3://{self.s.bucket}/{key}", found)
-        if not present:
-            self._upload_payload(key, item, pacer)
+        if head is None:
+            self._upload_payload(key, item, pacer, uploads)
         else:
-            self._abort_others(key, keep=None)  # an upload a crash left after completing
+            # A dock killed between completing and setting the retention left it unlocked.
+            self._ensure_locked(key, head)
+            self._abort_others(key, keep=None, uploads=uploads.result())  # what a crash left after completing
         manifest = item.manifest_path.read_bytes()
         manifest_present = self._manifest_present(mkey, manifest)
         if not manifest_present:
@@ -233,22 +295,26 @@ class S3Target(VaultTarget):
                 self.client().list_objects_v2(Bucket=self.s.bucket, Prefix=key, MaxKeys=1)
             raise
 
-    def _complete_in_bucket(self, key: str, item: DeliveryItem) -> bool:
+    def _complete_in_bucket(self, key: str, item: DeliveryItem) -> dict[str, Any] | None:
+        """The object's HEAD if the bucket holds this payload whole, else None."""
         head = self._head(key)
         if head is None:
-            return False
+            return None
         meta = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
         if head.get("ContentLength") != item.payload_size or meta.get(SHA_META) != item.payload_sha256:
             log.warning("s3://%s/%s holds %s bytes (sha256 %s), expected %s bytes %s: sending again",
                         self.s.bucket, key, head.get("ContentLength"), meta.get(SHA_META), item.payload_size,
                         item.payload_sha256)
-            return False
+            return None
         if self.s.confirm == "readback" and self._remote_sha256(key) != item.payload_sha256:
             log.warning("s3://%s/%s does not read back as %s: sending again", self.s.bucket, key, item.payload_sha256)
-            return False
-        return True
+            return None
+        return head
 
     def _manifest_present(self, key: str, data: bytes) -> bool:
+        # A HEAD first: most often there is none yet, and a HEAD's 404 has no body to wait for.
+        if self._head(key) is None:
+            return False
         try:
             got = self.client().get_object(Bucket=self.s.bucket, Key=key)["Body"].read()
         except botocore.exceptions.ClientError as exc:
@@ -275,8 +341,8 @@ class S3Target(VaultTarget):
                 return out
             kwargs.update(KeyMarker=page.get("NextKeyMarker", ""), UploadIdMarker=page.get("NextUploadIdMarker", ""))
 
-    def _abort_others(self, key: str, keep: str | None) -> None:
-        for u in self._uploads_for(key):
+    def _abort_others(self, key: str, keep: str | None, uploads: list[dict[str, Any]]) -> None:
+        for u in uploads:
             if u["UploadId"] != keep:
                 log.info("aborting an unfinished upload of s3://%s/%s (%s)", self.s.bucket, key, u["UploadId"])
                 self.client().abort_multipart_upload(Bucket=self.s.bucket, Key=key, UploadId=u["UploadId"])
@@ -298,24 +364,29 @@ class S3Target(VaultTarget):
             part *= 2
         return part
 
-    def _upload_payload(self, key: str, item: DeliveryItem, pacer: Pacer | None) -> None:
-        c = self.client()
+    def _prepare_upload(self, key: str, item: DeliveryItem,
+                        uploads: Future[list[dict[str, Any]]]) -> tuple[str, dict[int, tuple[int, str]]]:
+        """The upload to send into, and the parts the server already holds of it."""
         # Of several unfinished uploads of this key, the one holding the most parts goes on.
-        candidates = [(self._listed_parts(key, u["UploadId"]), u) for u in self._uploads_for(key)]
+        listed = uploads.result()
+        candidates = [(self._listed_parts(key, u["UploadId"]), u) for u in listed]
         candidates.sort(key=lambda pu: (-len(pu[0]), pu[1]["Initiated"]))
-        upload_id = str(candidates[0][1]["UploadId"]) if candidates else None
-        done: dict[int, tuple[int, str]] = candidates[0][0] if candidates else {}
-        if upload_id is not None:
+        if len(candidates) > 1:
+            self._abort_others(key, keep=str(candidates[0][1]["UploadId"]), uploads=listed)
+        if candidates:
+            done, upload = candidates[0]
             log.info("%s: resuming s3://%s/%s with %d parts already there", item.recording_id, self.s.bucket, key,
                      len(done))
-        if len(candidates) > 1:
-            self._abort_others(key, keep=upload_id)
-        if upload_id is None:
-            upload_id = str(c.create_multipart_upload(
-                Bucket=self.s.bucket, Key=key, ContentType="application/octet-stream",
-                Metadata={SHA_META: item.payload_sha256}, **self._lock_args())["UploadId"])
+            return str(upload["UploadId"]), done
+        return str(self.client().create_multipart_upload(
+            Bucket=self.s.bucket, Key=key, ContentType="application/octet-stream",
+            Metadata={SHA_META: item.payload_sha256}, **self._lock_args())["UploadId"]), {}
+
+    def _upload_payload(self, key: str, item: DeliveryItem, pacer: Pacer | None,
+                        uploads: Future[list[dict[str, Any]]]) -> None:
+        c = self.client()
         part_size = self.part_size_for(item.payload_size)
-        md5s, sha = self._send_parts(key, upload_id, item, part_size, done, pacer)
+        upload_id, md5s, sha = self._send_parts(key, item, part_size, pacer, uploads)
         if sha != item.payload_sha256:
             # The stored copy no longer hashes as journaled: nothing may reach the final key.
             c.abort_multipart_upload(Bucket=self.s.bucket, Key=key, UploadId=upload_id)
@@ -326,41 +397,58 @@ class S3Target(VaultTarget):
         result = c.complete_multipart_upload(Bucket=self.s.bucket, Key=key, UploadId=upload_id,
                                              MultipartUpload={"Parts": parts})  # type: ignore[typeddict-item]
         crash_point("s3.completed")
+        version = str(result.get("VersionId") or "")
+        if self.s.object_lock_days > 0:
+            # Ceph 16 drops the Object Lock headers of CreateMultipartUpload: the retention goes
+            # on the completed version at once (a crash before it is mended by the next try).
+            self._put_retention(key, version)
         want = multipart_etag(md5s)
-        got = str(result.get("ETag") or "").strip('"')
-        head = self._head(key)
+        head = self._head_version(key, version)
         if head is None:
             raise VaultError(f"s3://{self.s.bucket}/{key} is not there after completing its upload")
-        got = got or str(head.get("ETag") or "").strip('"')
+        got = str(result.get("ETag") or head.get("ETag") or "").strip('"')
         meta = {k.lower(): v for k, v in (head.get("Metadata") or {}).items()}
         if (got != want or head.get("ContentLength") != item.payload_size
                 or meta.get(SHA_META) != item.payload_sha256):
             raise VaultError(f"s3://{self.s.bucket}/{key} after upload: ETag {got}, size {head.get('ContentLength')}, "
                              f"sha256 {meta.get(SHA_META)}; expected {want}, {item.payload_size}, "
                              f"{item.payload_sha256}")
-        self._ensure_locked(key, head)
+        self._check_locked(key, head)
         if self.s.confirm == "readback":
             back = self._remote_sha256(key)
             if back != item.payload_sha256:
                 raise VaultError(f"s3://{self.s.bucket}/{key} reads back as {back}, expected {item.payload_sha256}")
 
-    def _ensure_locked(self, key: str, head: dict[str, Any]) -> None:
-        """Ceph 16 drops the Object Lock headers of CreateMultipartUpload: set the retention on
-        the completed version instead (and check that the store now reports it)."""
-        if self.s.object_lock_days <= 0 or head.get("ObjectLockMode"):
-            return
+    def _head_version(self, key: str, version: str) -> dict[str, Any] | None:
+        if not version:
+            return self._head(key)
+        return dict(self.client().head_object(Bucket=self.s.bucket, Key=key, VersionId=version))
+
+    def _put_retention(self, key: str, version: str) -> None:
         args = self._lock_args()
-        version = head.get("VersionId")
         extra: dict[str, Any] = {"VersionId": version} if version else {}
         self.client().put_object_retention(
             Bucket=self.s.bucket, Key=key, **extra,
             Retention={"Mode": args["ObjectLockMode"], "RetainUntilDate": args["ObjectLockRetainUntilDate"]})
-        after = self.client().head_object(Bucket=self.s.bucket, Key=key, **extra)
-        if after.get("ObjectLockMode") != "GOVERNANCE":
+
+    def _check_locked(self, key: str, head: dict[str, Any]) -> None:
+        if self.s.object_lock_days > 0 and head.get("ObjectLockMode") != "GOVERNANCE":
             raise VaultError(f"s3://{self.s.bucket}/{key}: the bucket did not keep the Object Lock retention "
                              "(is Object Lock enabled on it?)", permanent=True, alert=VaultAlert.PERMISSION)
 
-    def _read_parts(self, path: Path, part_size: int) -> Iterator[tuple[int, bytes]]:
+    def _ensure_locked(self, key: str, head: dict[str, Any]) -> None:
+        """An object found complete without its retention gets it now (and the store must then
+        report it)."""
+        if self.s.object_lock_days <= 0 or head.get("ObjectLockMode"):
+            return
+        version = str(head.get("VersionId") or "")
+        self._put_retention(key, version)
+        after = self._head_version(key, version)
+        self._check_locked(key, after or {})
+
+    def _read_parts(self, path: Path, part_size: int, free: queue.Queue[bytearray]) -> Iterator[tuple[int, bytearray]]:
+        """The stored copy in parts, each read into a buffer taken from ``free`` (a sender puts it
+        back once the server has the part), so a part is copied once, from the file, and never again."""
         try:
             fh = path.open("rb", buffering=0)
         except OSError as exc:
@@ -368,7 +456,7 @@ class S3Target(VaultTarget):
         with fh:
             number = 0
             while True:
-                buf = bytearray(part_size)
+                buf = free.get()
                 view = memoryview(buf)
                 n = 0
                 while n < part_size:
@@ -376,18 +464,39 @@ class S3Target(VaultTarget):
                     if not got:
                         break
                     n += got
+                view.release()
                 if n == 0 and number > 0:
+                    free.put(buf)
                     return
                 number += 1
-                yield number, bytes(view[:n])
                 if n < part_size:
+                    last = buf[:n]  # the last part: its own buffer of its own size
+                    free.put(buf)
+                    yield number, last
                     return
+                yield number, buf
 
-    def _send_parts(self, key: str, upload_id: str, item: DeliveryItem, part_size: int,
-                    done: dict[int, tuple[int, str]], pacer: Pacer | None) -> tuple[list[bytes], str]:
-        """Read the stored copy once, in order; send the parts the server lacks in parallel."""
-        c = self.client()
-        todo: queue.Queue[_Part | None] = queue.Queue(maxsize=self.s.parallel_parts)
+    def _send_parts(self, key: str, item: DeliveryItem, part_size: int, pacer: Pacer | None,
+                    uploads: Future[list[dict[str, Any]]]) -> tuple[str, list[bytes], str]:
+        """Read the stored copy once, in order; send the parts the server lacks in parallel.
+        Returns the upload id, the parts' MD5s and the file's SHA-256.
+
+        The upload is looked up (or created) on a thread of its own while the first parts are
+        read and hashed: those round trips cost no time of their own.
+
+        The reader hashes each part's bytes into the file's SHA-256 and hands the very buffer to a
+        sender, which takes its MD5 (hashlib lets go of the GIL, so both hashes run on both cores)
+        and sends that buffer as the part's body: what the server checks against Content-MD5 is
+        exactly what went into the SHA-256."""
+        c = self._parts_client()
+        prepared = self._beside(self._prepare_upload, key, item, uploads)
+        upload_id = ""
+        done: dict[int, tuple[int, str]] = {}
+        todo: queue.Queue[_Part | None] = queue.Queue()
+        free: queue.Queue[bytearray] = queue.Queue()
+        parts = max(1, -(-item.payload_size // part_size))
+        for buf in self._take_buffers(part_size, min(parts, self.s.parallel_parts + 1)):
+            free.put(buf)  # one being read while every sender sends
         errors: list[BaseException] = []
         stop = threading.Event()
         md5s: dict[int, bytes] = {}
@@ -397,18 +506,23 @@ class S3Target(VaultTarget):
                 part = todo.get()
                 if part is None:
                     return
-                if stop.is_set():
-                    continue
                 try:
-                    # Each sender hashes its own part (hashlib lets go of the GIL): MD5 is the
-                    # slowest hash here, and the reader must not wait for it.
-                    md5 = md5s[part.number] = hashlib.md5(part.data).digest()
-                    c.upload_part(Bucket=self.s.bucket, Key=key, UploadId=upload_id, PartNumber=part.number,
-                                  Body=part.data, ContentMD5=_md5_b64(md5), ContentLength=len(part.data))
-                    crash_point("s3.part_sent")
+                    if not stop.is_set():
+                        md5 = hashlib.md5(part.data).digest()
+                        # A bytearray body goes out in one sendall (no file-like copying in 16 KiB
+                        # blocks, no Expect: 100-continue round trip); botocore takes bytearray
+                        # blobs, its stubs do not say so.
+                        c.upload_part(Bucket=self.s.bucket, Key=key, UploadId=upload_id, PartNumber=part.number,
+                                      Body=part.data,  # type: ignore[arg-type]
+                                      ContentMD5=_md5_b64(md5), ContentLength=len(part.data))
+                        md5s[part.number] = md5
+                        crash_point("s3.part_sent")
                 except BaseException as exc:
                     errors.append(exc)
                     stop.set()
+                finally:
+                    if len(part.data) == part_size:  # (a shorter one is the last: no more reads)
+                        free.put(part.data)
 
         threads = [threading.Thread(target=sender, name=f"s3-part-{i}", daemon=True)
                    for i in range(self.s.parallel_parts)]
@@ -416,31 +530,57 @@ class S3Target(VaultTarget):
             t.start()
         sha = hashlib.sha256()
         count = 0
+        pending: list[_Part] = []  # read and hashed before the upload was ready
+
+        def hand_on(part: _Part) -> None:
+            listed = done.get(part.number)
+            if listed is not None and listed[0] == len(part.data):
+                md5 = hashlib.md5(part.data).digest()
+                if listed[1] == md5.hex():
+                    md5s[part.number] = md5
+                    if len(part.data) == part_size:
+                        free.put(part.data)
+                    return  # the server has this part as we would send it
+            if pacer is not None:
+                pacer.pace(len(part.data))
+            todo.put(part)
+
+        def wait_prepared() -> None:
+            nonlocal upload_id, done
+            upload_id, done = prepared.result()
+
         try:
-            for number, data in self._read_parts(item.payload_path, part_size):
+            for number, data in self._read_parts(item.payload_path, part_size, free):
                 if stop.is_set():
                     break
                 count = number
                 sha.update(data)
-                listed = done.get(number)
-                if listed is not None and listed[0] == len(data):
-                    md5 = hashlib.md5(data).digest()
-                    if listed[1] == md5.hex():
-                        md5s[number] = md5
-                        continue  # the server has this part as we would send it
-                if pacer is not None:
-                    pacer.pace(len(data))
-                todo.put(_Part(number=number, data=data))
+                if not upload_id:
+                    pending.append(_Part(number=number, data=data))
+                    if not prepared.done() and not free.empty():
+                        continue  # read on while the upload is being looked up
+                    wait_prepared()
+                    for part in pending:
+                        hand_on(part)
+                    pending.clear()
+                else:
+                    hand_on(_Part(number=number, data=data))
+            if not upload_id:
+                wait_prepared()
+                for part in pending:
+                    hand_on(part)
         finally:
             for _ in threads:
                 todo.put(None)
             for t in threads:
                 t.join()
+            wait([prepared])
+            self._give_back([free.get_nowait() for _ in range(free.qsize())])
         if errors:
             raise errors[0]
         if stop.is_set() or sorted(md5s) != list(range(1, count + 1)):
             raise VaultError(f"{item.recording_id}: not every part was sent")
-        return [md5s[i] for i in range(1, count + 1)], sha.hexdigest()
+        return upload_id, [md5s[i] for i in range(1, count + 1)], sha.hexdigest()
 
 
 class _Misconfigured(VaultTarget):

@@ -137,3 +137,26 @@ def test_credentials_file_must_be_private_and_is_never_shown(s3lab: S3Lab, bucke
     with pytest.raises(VaultError, match="chmod 600") as info:
         dock_target(s3lab, bucket, credentials_file=loose).deliver(make_item(tmp_path, b"x"))
     assert info.value.alert is VaultAlert.AUTH and s3lab.dock.secret_key not in str(info.value)
+
+
+def test_crash_between_complete_and_retention_still_ends_locked(s3lab: S3Lab, bucket: str, tmp_path: Path) -> None:
+    # Ceph 16 drops the Object Lock headers of CreateMultipartUpload, so a completed object is
+    # unlocked until its retention is set; a dock killed in between must lock it on its next try.
+    data = os.urandom(6 * MiB)
+    item = make_item(tmp_path, data)
+    script = (
+        "import sys, pickle; from upload.s3_target import S3Target\n"
+        "settings, item = pickle.loads(sys.stdin.buffer.read())\n"
+        "S3Target(settings).deliver(item)\n"
+    )
+    settings = dock_settings(s3lab, bucket)
+    r = subprocess.run([sys.executable, "-c", script], cwd=ROOT, input=pickle.dumps((settings, item)),
+                       env={**os.environ, "BODYDOCK_CRASH_AT": "s3.completed"}, capture_output=True)
+    assert r.returncode == -9, r.stderr.decode()[-2000:]
+    c = s3lab.client()
+    assert "ObjectLockMode" not in c.head_object(Bucket=bucket, Key=KEY)  # the window this test is about
+    receipt = dock_target(s3lab, bucket).deliver(item)
+    assert receipt.sha256 == hashlib.sha256(data).hexdigest()
+    head = c.head_object(Bucket=bucket, Key=KEY)
+    assert head["ObjectLockMode"] == "GOVERNANCE"
+    assert {k: len(v) for k, v in s3lab.objects(bucket).items()} == {KEY: 1, MANIFEST_KEY: 1}
