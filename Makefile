@@ -116,8 +116,10 @@ image-debs:
 	fi
 
 image: deps image-debs
-	$(SUDO) $(PYTHON) image_build/build.py all --version 1 --bundle-version 2
+	$(SUDO) $(PYTHON) image_build/build.py all --version 1 --bundle-version 2 --broken-version 3
 
-# Boots the image in qemu: first boot, camera hot-plug to an SFTP vault, kiosk, update, rollback.
+# Boots the image in qemu: first boot, kiosk, camera hot-plug to an SFTP vault, update, rollback.
+# Stages by name: make image-test IMAGE_TEST_ARGS="-k 'ready or kiosk'" (the update stages need the ones before).
 image-test: image
-	$(SUDO) env BODYDOCK_IMAGE_TEST=1 $(BIN)/pytest -q -p no:cacheprovider --timeout 3600 tests/image_build
+	$(SUDO) env BODYDOCK_IMAGE_TEST=1 $(BIN)/pytest -q -s -p no:cacheprovider --timeout 3600 tests/image_build \
+	  $(IMAGE_TEST_ARGS)

@@ -618,11 +618,16 @@ def main() -> int:
     ap.add_argument("what", choices=("base", "tree", "image", "bundle", "all", "plain"))
     ap.add_argument("--version", default=os.environ.get("IMAGE_VERSION", "1"), help="image version (default 1)")
     ap.add_argument("--bundle-version", default=None, help="with 'all': the update bundle's version")
+    ap.add_argument("--broken-version", default=None,
+                    help="with 'all': also a bundle of this version whose station fails (the rollback test's)")
     ap.add_argument("--broken", action="store_true", help="bundle: a release whose station fails (rollback tests)")
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("image_build: run as root (mmdebstrap, chroot and loop/overlay mounts)")
     OUT.mkdir(exist_ok=True)
+    # One commit for every stage of this run, even if HEAD moves meanwhile (others commit while it builds).
+    os.environ["BODYDOCK_SOURCE_REV"] = out_of("git", "-C", ROOT, "rev-parse",
+                                               os.environ.get("BODYDOCK_SOURCE_REV", "HEAD"))
     if a.what == "base":
         print(base())
     elif a.what == "tree":
@@ -636,6 +641,8 @@ def main() -> int:
     else:
         print(image(a.version))
         print(bundle(a.bundle_version or str(int(a.version) + 1)))
+        if a.broken_version:
+            print(bundle(a.broken_version, broken=True))
     return 0
 
 

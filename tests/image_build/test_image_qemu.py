@@ -30,9 +30,13 @@ from tests.upload.lab.sshd import SftpServer, keygen, make_server, remove_server
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "image_build" / "out"
-SCREENSHOT = ROOT / "docs" / "screenshots" / "appliance-kiosk-qemu.png"
+SCREENSHOT = ROOT / "docs" / "screenshots" / "appliance-kiosk.png"
 IMAGE_VERSION, UPDATE_VERSION, BROKEN_VERSION = "1", "2", "3"
 CARD_PORT = 1  # xHCI root port 1: the dock's slot 1 (usb_ports 1-1 / 2-1)
+VENV = "/opt/bodydock/venv/bin"
+# The kiosk's own view of the station, read on the dock through the local API socket.
+KIOSK_SNAPSHOT = ("import httpx; t = httpx.HTTPTransport(uds='/data/bodydock/api.sock'); "
+                  "print(httpx.Client(transport=t, timeout=120).get('http://dock/api/kiosk/snapshot').text)")
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Lab:
     work: Path
     started: float
     ready_s: float = 0.0
+    fingerprint: str = ""
 
     def sh(self, command: str, **kw: object) -> str:
         return self.dock.sh(self.maint_key, self.known_hosts, command, **kw).stdout  # type: ignore[arg-type]
@@ -66,10 +71,8 @@ def _console_field(dock: Dock, label: str, after: int) -> str:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     image = _artifact(f"bodydock-{IMAGE_VERSION}.raw")
-    bundles = [_artifact(f"bodydock-{UPDATE_VERSION}.raucb")]
-    subprocess.run([os.environ.get("PYTHON", "python3"), str(ROOT / "image_build" / "build.py"), "bundle",
-                    "--version", BROKEN_VERSION, "--broken"], check=True)
-    bundles.append(_artifact(f"bodydock-{BROKEN_VERSION}-broken.raucb"))
+    # All three from one `make image` run, so they come from the same commit and the same tree.
+    bundles = [_artifact(f"bodydock-{UPDATE_VERSION}.raucb"), _artifact(f"bodydock-{BROKEN_VERSION}-broken.raucb")]
     work = tmp_path_factory.mktemp("dock")
     vault = make_server(prefix="image-vault-")
     vault.start()
@@ -130,7 +133,8 @@ def test_first_boot_reaches_ready(lab: Lab) -> None:
     status = lab.sh("systemctl show -P StatusText bodydock.service")
     assert f"station {STATION_ID} running" in status
     fp = lab.dock.wait_console(r"station signing key fingerprint: ([0-9a-f ]{39})").group(1)
-    assert fp in lab.sh("/opt/bodydock/venv/bin/bodydock identity --signing-key /data/keys/station-signing.key")
+    assert fp in lab.sh(f"{VENV}/bodydock identity --signing-key /data/keys/station-signing.key")
+    lab.fingerprint = fp
     lab.dock.wait_console(r"bodydock-health: healthy: slot bodydock-a \(version 1\) marked good", timeout=1800)
     print(f"\nimage test: first boot to READY in {lab.ready_s:.0f} s (TCG)")
 
@@ -151,6 +155,31 @@ def test_root_is_read_only_and_data_is_luks2_unlocked_by_the_tpm(lab: Lab) -> No
     # Nothing secret came with the image: the keys were made on this dock, under /data.
     assert lab.sh("stat -c %U:%a /data/keys/station-signing.key").strip() == "bodydock:600"
     assert lab.sh("ls /etc/ssh/ | grep -c ssh_host_ || true").strip() == "0"
+
+
+def test_kiosk_runs_under_cage_as_its_own_user(lab: Lab) -> None:
+    assert lab.sh("systemctl is-active bodydock-kiosk.service").strip() == "active"
+    procs = lab.sh("ps -eo user:20,args")
+    assert any(line.startswith("bodydock-kiosk") and "/usr/bin/cage" in line for line in procs.splitlines()), procs
+    assert any(line.startswith("bodydock-kiosk") and "bodydock kiosk" in line and "cage" not in line
+               for line in procs.splitlines()), procs
+    qmp = lab.dock.qmp
+    assert qmp is not None
+    shot = lab.work / "kiosk.png"
+
+    def drawn() -> bool:
+        qmp.execute("screendump", filename=str(shot), format="png")
+        return shot.exists() and shot.stat().st_size > 20_000  # a blank or text console is a few KiB
+    wait_until("the kiosk on the screen", drawn, timeout=900, every=10)
+    # First boot, nothing in the vault yet: the kiosk shows the signing key's fingerprint (the same
+    # one the console printed) for registering the dock at the vault; the screendump shows it too.
+    station = json.loads(lab.sh(f"{VENV}/python -c {KIOSK_SNAPSHOT!r}"))["station"]
+    assert station["key_fingerprint"] == lab.fingerprint and station["vault_received"] is False, station
+    time.sleep(5)  # one more redraw after the snapshot the kiosk polls
+    qmp.execute("screendump", filename=str(shot), format="png")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, SCREENSHOT)
+    print(f"\nimage test: kiosk screendump at {time.monotonic() - lab.started:.0f} s -> {SCREENSHOT}")
 
 
 def _card(path: Path) -> dict[str, str]:
@@ -206,24 +235,6 @@ def test_hot_plugged_camera_is_offloaded_to_the_sftp_vault_and_wiped(lab: Lab) -
     assert not [line for line in listing.splitlines() if line.upper().endswith(".MP4")], listing
 
 
-def test_kiosk_runs_under_cage_as_its_own_user(lab: Lab) -> None:
-    assert lab.sh("systemctl is-active bodydock-kiosk.service").strip() == "active"
-    procs = lab.sh("ps -eo user:20,args")
-    assert any(line.startswith("bodydock-kiosk") and "/usr/bin/cage" in line for line in procs.splitlines()), procs
-    assert any(line.startswith("bodydock-kiosk") and "bodydock kiosk" in line and "cage" not in line
-               for line in procs.splitlines()), procs
-    qmp = lab.dock.qmp
-    assert qmp is not None
-    shot = lab.work / "kiosk.png"
-
-    def drawn() -> bool:
-        qmp.execute("screendump", filename=str(shot), format="png")
-        return shot.exists() and shot.stat().st_size > 20_000  # a blank or text console is a few KiB
-    wait_until("the kiosk on the screen", drawn, timeout=900, every=10)
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(shot, SCREENSHOT)
-
-
 def _install(lab: Lab, bundle: str) -> int:
     """Install a bundle from the update stick; return the console offset before the reboot."""
     lab.sh("mkdir -p /run/bdupdate && (mountpoint -q /run/bdupdate || mount -o ro LABEL=BDUPDATE /run/bdupdate)")
@@ -250,13 +261,19 @@ def test_update_to_a_new_version_keeps_data(lab: Lab) -> None:
 
 
 def test_a_failing_update_rolls_back_by_itself(lab: Lab) -> None:
+    old_slot = json.loads(lab.sh("rauc status --output-format=json"))["booted"]
+    new_slot = {"bodydock-a": "bodydock-b", "bodydock-b": "bodydock-a"}[old_slot]
+    old_version = lab.sh("cat /usr/lib/bodydock/image-version").strip()
+    lab.sh("echo kept > /data/bodydock/rollback-marker")
     offset = _install(lab, f"bodydock-{BROKEN_VERSION}-broken.raucb")
-    lab.dock.wait_console(r"bodydock-health: slot bodydock-a, image version 3, trial boot: yes", after=offset,
-                          timeout=1800)
-    lab.dock.wait_console(r"health check FAILED on trial boot of bodydock-a", after=offset, timeout=1800)
-    lab.dock.wait_console(r"bodydock-health: slot bodydock-b, image version 2, trial boot: no", after=offset,
-                          timeout=1800)
-    _ready(lab, UPDATE_VERSION)
-    assert lab.sh("cat /data/bodydock/update-marker").strip() == "kept"
+    lab.dock.wait_console(rf"bodydock-health: slot {new_slot}, image version {BROKEN_VERSION}, trial boot: yes",
+                          after=offset, timeout=1800)
+    lab.dock.wait_console(rf"health check FAILED on trial boot of {new_slot}", after=offset, timeout=1800)
+    lab.dock.wait_console(rf"bodydock-health: slot {old_slot}, image version {old_version}, trial boot: no",
+                          after=offset, timeout=1800)
+    _ready(lab, old_version)
+    assert lab.sh("cat /data/bodydock/rollback-marker").strip() == "kept"
+    status = json.loads(lab.sh("rauc status --output-format=json"))
+    assert status["booted"] == old_slot, status
     total = time.monotonic() - lab.started
     print(f"\nimage test: whole dock life in qemu {total / 60:.1f} min")
