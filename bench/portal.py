@@ -28,6 +28,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -134,14 +135,42 @@ def setup(root: Path, viewers: int, size: int) -> tuple[Path, dict[str, str], li
     return cfg_path, secrets, payloads
 
 
-def floor_rate(payloads: list[Path], identities: list[Any]) -> tuple[float, int]:
-    """(seconds, plaintext bytes) for one process decrypting every file in turn."""
+def floor_rate(payloads: list[Path], identities: list[Any]) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, plaintext bytes) for one process decrypting every file in turn."""
     total = 0
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     for p in payloads:
         with p.open("rb") as fh:
             total += agedecrypt.decrypt(fh, identities, lambda b: None)
-    return time.perf_counter() - t0, total
+    return time.perf_counter() - t0, time.process_time() - c0, total
+
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of process ``pid`` and the children it has reaped."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        except FileNotFoundError:
+            continue
+        total += sum(int(f) for f in fields[11:15]) / ticks  # utime stime cutime cstime
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return []
+    kids = [int(x) for x in text.split()]
+    return kids + [g for k in kids for g in _children(k)]
+
+
+def clients_cpu() -> float:
+    """CPU seconds of this process's reaped children (the curl clients; the server is not reaped)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def start_server(cfg_path: Path, port: int, cert: Path) -> subprocess.Popen[bytes]:
@@ -199,6 +228,13 @@ def curl_all(viewings: list[tuple[str, str]], cert: Path, ranges: list[str]) -> 
     return wall, results
 
 
+def _perf_start(out: Path, pid: int) -> subprocess.Popen[bytes]:
+    perf = subprocess.Popen(["perf", "record", "-q", "-F", "999", "-g", "-p", str(pid), "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # perf attached before the clients start
+    return perf
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="4 MiB recordings, one round")
@@ -206,6 +242,7 @@ def main() -> int:
     ap.add_argument("--viewers", type=int, default=20)
     ap.add_argument("--repeat", type=int)
     ap.add_argument("--keep", type=Path, help="keep the vault in this (new) folder")
+    ap.add_argument("--perf", type=Path, help="record the server with perf (-g) during the first stream round")
     args = ap.parse_args()
     if shutil.which("curl") is None:
         print("bench/portal.py needs curl", file=sys.stderr)
@@ -225,13 +262,24 @@ def main() -> int:
         viewings = open_viewings(base, cert, secrets)
         identities = load_identities(cfg.identity_file)
         floors, streams, ttfbs = [], [], []
+        floor_cpu = server_cpu = curl_cpu = floor_bytes = stream_bytes = 0.0
         rng = random.Random(3)
-        for _ in range(repeat):
-            secs, total = floor_rate(payloads, identities)
+        for n in range(repeat):
+            secs, cpu, total = floor_rate(payloads, identities)
             floors.append(total / secs)
+            floor_cpu += cpu
+            floor_bytes += total
+            perf = _perf_start(args.perf, proc.pid) if args.perf and n == 0 else None
+            s0, k0 = proc_cpu(proc.pid), clients_cpu()
             wall, results = curl_all(viewings, cert, ["bytes=0-"] * len(viewings))
+            server_cpu += proc_cpu(proc.pid) - s0
+            curl_cpu += clients_cpu() - k0
+            if perf is not None:
+                perf.send_signal(signal.SIGINT)
+                perf.wait(120)
             assert all(r["bytes"] == size for r in results), results
             streams.append(len(viewings) * size / wall)
+            stream_bytes += len(viewings) * size
             ttfbs += [(r["ttfb"] - r["pre"]) * 1000 for r in results]
             for _seek in range(3):
                 starts = [rng.randrange(0, size - (1 << 20)) for _ in viewings]
@@ -240,12 +288,19 @@ def main() -> int:
                 ttfbs += [(r["ttfb"] - r["pre"]) * 1000 for r in seeks]
         floor, stream = max(floors), max(streams)
         ttfbs.sort()
+        gib = float(1 << 30)
         result = {
             "viewers": len(viewings), "recording_mib": size >> 20, "rounds": repeat, "cpus": os.cpu_count(),
             "decrypt_floor_mb_per_s": round(floor / 1e6, 1), "stream_aggregate_mb_per_s": round(stream / 1e6, 1),
             "ratio_stream_vs_decrypt_floor": round(stream / floor, 3),
             "floor_mb_per_s_rounds": [round(f / 1e6, 1) for f in floors],
             "stream_mb_per_s_rounds": [round(s / 1e6, 1) for s in streams],
+            # Each stream round against the floor measured just before it (the machine is shared).
+            "ratio_paired_rounds": [round(s / f, 3) for f, s in zip(floors, streams, strict=True)],
+            # CPU per GiB of plaintext, which the other users of the machine do not change much.
+            "floor_cpu_s_per_gib": round(floor_cpu / floor_bytes * gib, 2),
+            "server_cpu_s_per_gib": round(server_cpu / stream_bytes * gib, 2),
+            "curl_clients_cpu_s_per_gib": round(curl_cpu / stream_bytes * gib, 2),
             "ttfb_samples": len(ttfbs), "p50_ttfb_ms": round(statistics.median(ttfbs), 1),
             "p99_ttfb_ms": round(ttfbs[min(len(ttfbs) - 1, round(0.99 * (len(ttfbs) - 1)))], 1),
             "load_average_1m": round(os.getloadavg()[0], 2),

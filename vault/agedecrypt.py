@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -90,13 +91,18 @@ class _Source:
         self._src = src
         self.buf = b""
         self.pos = 0
+        self.base = 0  # the file offset of buf[0]
         self.eof = False
+
+    def tell(self) -> int:
+        return self.base + self.pos
 
     def fill(self, need: int) -> None:
         """Make at least ``need`` bytes available after ``pos`` unless the file ends first."""
         if len(self.buf) - self.pos >= need or self.eof:
             return
         parts = [self.buf[self.pos :]]
+        self.base += self.pos
         have = len(parts[0])
         while have < need:
             more = self._src.read(max(READ_SIZE, need - have))
@@ -193,14 +199,22 @@ def _unwrap(stanzas: Sequence[Stanza], identities: Sequence[X25519PrivateKey]) -
     raise AgeNoMatchError("no identity matches any recipient stanza")
 
 
-def decrypt(src: Readable, identities: Sequence[X25519PrivateKey], sink: Callable[[bytes], object]) -> int:
-    """Decrypt the age file read from ``src``, passing authenticated plaintext to ``sink``.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Payload:
+    """What an authenticated header gives: the STREAM payload key and where the payload starts."""
 
-    Returns the plaintext size. Plaintext already passed to the sink before a payload failure
-    was authentic, but the file as a whole is not: callers must discard it on error.
-    """
-    source = _Source(src)
-    source.fill(READ_SIZE)
+    key: bytes = field(repr=False)  # a secret: never in a log line or a traceback's repr
+    start: int  # file offset of the first payload chunk (after the header and its 16-byte nonce)
+
+
+def chunk_nonce(index: int, last: bool) -> bytes:
+    """The STREAM nonce of chunk ``index``: an 11-byte big-endian counter and the last-chunk flag."""
+    return index.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
+
+
+def _open_header(source: _Source, identities: Sequence[X25519PrivateKey]) -> Payload:
+    """Parse the header, find our stanza, check the header MAC and read the payload nonce;
+    ``source`` is left at the first payload byte."""
     stanzas, covered, mac = _parse_header(source)
     file_key = _unwrap(stanzas, identities)
     if not hmac.compare_digest(hmac.new(_hkdf(file_key, b"", b"header"), covered, hashlib.sha256).digest(), mac):
@@ -210,7 +224,27 @@ def decrypt(src: Readable, identities: Sequence[X25519PrivateKey], sink: Callabl
     if len(nonce) < 16:
         raise AgeHeaderError("payload nonce missing or short")
     source.pos += 16
-    aead = ChaCha20Poly1305(_hkdf(file_key, nonce, b"payload"))
+    return Payload(key=_hkdf(file_key, nonce, b"payload"), start=source.tell())
+
+
+def open_payload(src: Readable, identities: Sequence[X25519PrivateKey]) -> Payload:
+    """Read and authenticate the header of the age file at the start of ``src`` (the same strict
+    parsing as :func:`decrypt`); for random access into the payload. ``src`` is read ahead past
+    the header, so seek to :attr:`Payload.start` before reading chunks."""
+    source = _Source(src)
+    source.fill(4096)
+    return _open_header(source, identities)
+
+
+def decrypt(src: Readable, identities: Sequence[X25519PrivateKey], sink: Callable[[bytes], object]) -> int:
+    """Decrypt the age file read from ``src``, passing authenticated plaintext to ``sink``.
+
+    Returns the plaintext size. Plaintext already passed to the sink before a payload failure
+    was authentic, but the file as a whole is not: callers must discard it on error.
+    """
+    source = _Source(src)
+    source.fill(READ_SIZE)
+    aead = ChaCha20Poly1305(_open_header(source, identities).key)
     counter = 0
     total = 0
     while True:
@@ -221,16 +255,15 @@ def decrypt(src: Readable, identities: Sequence[X25519PrivateKey], sink: Callabl
             raise AgePayloadError("payload truncated (chunk shorter than its tag, or no final chunk)")
         chunk = memoryview(buf)[pos : pos + n]
         source.pos += n
-        prefix = counter.to_bytes(11, "big")
         last = n < ENC_CHUNK
         try:
-            plain = aead.decrypt(prefix + (b"\x01" if last else b"\x00"), chunk, None)
+            plain = aead.decrypt(chunk_nonce(counter, last), chunk, None)
         except InvalidTag:
             if last:
                 raise AgePayloadError(f"chunk {counter} does not authenticate") from None
             # A full chunk may be the final one: it then carries the last-chunk flag.
             try:
-                plain = aead.decrypt(prefix + b"\x01", chunk, None)
+                plain = aead.decrypt(chunk_nonce(counter, True), chunk, None)
             except InvalidTag:
                 raise AgePayloadError(f"chunk {counter} does not authenticate") from None
             last = True

@@ -11,6 +11,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from station.crypto.agecrypt import AgeEncryptor
 from station.crypto.keys import generate_age_identity, load_age_identity, parse_age_identity
@@ -88,3 +89,23 @@ def test_wrong_identity_is_no_match(tmp_path: Path) -> None:
     enc.finish()
     with pytest.raises(agedecrypt.AgeNoMatchError):
         agedecrypt.decrypt(io.BytesIO(buf.getvalue()), [load_age_identity(tmp_path / "b.txt")], lambda b: None)
+
+
+def test_open_payload_gives_the_key_and_start_that_decrypt_uses(tmp_path: Path) -> None:
+    # The portal's random access starts here: a chunk sealed at payload.start opens with payload.key.
+    recipient = generate_age_identity(tmp_path / "id.txt")
+    ident = load_age_identity(tmp_path / "id.txt")
+    plain = os.urandom(65536 + 10)
+    (tmp_path / "p").write_bytes(plain)
+    subprocess.run(["age", "-r", recipient, "-o", str(tmp_path / "c"), str(tmp_path / "p")], check=True)
+    cipher = (tmp_path / "c").read_bytes()
+    payload = agedecrypt.open_payload(io.BytesIO(cipher), [ident])
+    assert payload.start == len(cipher) - len(plain) - 2 * agedecrypt.TAG and "key" not in repr(payload)
+    aead = ChaCha20Poly1305(payload.key)
+    second = cipher[payload.start + agedecrypt.ENC_CHUNK :]
+    assert aead.decrypt(agedecrypt.chunk_nonce(1, True), second, None) == plain[65536:]
+    # The same strict header checks as the one-pass decryption: a changed stanza byte is refused.
+    bad = bytearray(cipher)
+    bad[cipher.index(b"\n-> ") + 5] ^= 0x01
+    with pytest.raises(agedecrypt.AgeError):
+        agedecrypt.open_payload(io.BytesIO(bytes(bad)), [ident])
