@@ -569,7 +569,7 @@ PLAIN_PACKAGES = ("linux-image-amd64", "systemd-sysv", "udev", "dracut", "zstd",
 def plain() -> Path:
     """A minimal trixie (minbase + kernel + systemd) booting an ext4 root to multi-user, same UKI path."""
     disk = OUT / "plain-debian.raw"
-    key = digest(SUITE, *PLAIN_PACKAGES, "plain-1")
+    key = digest(SUITE, *PLAIN_PACKAGES, "plain-2")
     stamp = OUT / "plain.stamp"
     if disk.exists() and stamp.exists() and stamp.read_text() == key:
         return disk
@@ -583,6 +583,13 @@ def plain() -> Path:
         "echo 'hostonly=no' > \"$1\"/etc/dracut.conf.d/10-plain.conf",
         SUITE, t, debian_mirror(), stdout=subprocess.DEVNULL)
     (t / "etc/fstab").write_text("PARTLABEL=plain-root / ext4 rw 0 1\n")
+    # The benchmark's "booted" line: systemd's own status lines stop once a getty holds the console.
+    (t / "etc/systemd/system/boot-marker.service").write_text(
+        "[Unit]\nAfter=multi-user.target\n[Service]\nType=oneshot\nStandardOutput=tty\nTTYPath=/dev/ttyS0\n"
+        "ExecStart=/bin/echo plain: multi-user.target reached\n[Install]\nWantedBy=multi-user.target\n")
+    (t / "etc/systemd/system/multi-user.target.wants").mkdir(parents=True, exist_ok=True)
+    (t / "etc/systemd/system/multi-user.target.wants/boot-marker.service").symlink_to(
+        "/etc/systemd/system/boot-marker.service")
     (t / "etc/hostname").write_text("plain\n")
     kver = sorted(p.name.removeprefix("vmlinuz-") for p in (t / "boot").glob("vmlinuz-*"))[-1]
     with tempfile.TemporaryDirectory(dir=t / "tmp") as tmp:

@@ -133,7 +133,11 @@ def test_first_boot_reaches_ready(lab: Lab) -> None:
     status = lab.sh("systemctl show -P StatusText bodydock.service")
     assert f"station {STATION_ID} running" in status
     fp = lab.dock.wait_console(r"station signing key fingerprint: ([0-9a-f ]{39})").group(1)
-    assert fp in lab.sh(f"{VENV}/bodydock identity --signing-key /data/keys/station-signing.key")
+    identity = lab.sh(f"{VENV}/bodydock identity --signing-key /data/keys/station-signing.key")
+    assert fp in identity
+    # The vault administrator pins the public key itself, read off the console (no SSH needed).
+    public = lab.dock.wait_console(r"station signing public key: (ed25519:\S+)").group(1)
+    assert f"public key: {public}" in identity
     lab.fingerprint = fp
     lab.dock.wait_console(r"bodydock-health: healthy: slot bodydock-a \(version 1\) marked good", timeout=1800)
     print(f"\nimage test: first boot to READY in {lab.ready_s:.0f} s (TCG)")

@@ -56,6 +56,7 @@ fi
 ident=$("$VENV/bodydock" identity --signing-key "$KEYS/station-signing.key")
 fp=$(echo "$ident" | sed -n 's/^fingerprint: //p')
 say "station signing key fingerprint: $fp"
+say "station signing public key: $(echo "$ident" | sed -n 's/^public key: //p')"
 say "vault SSH client key: $(cat "$KEYS/vault_ed25519.pub")"
 say "dock SSH host key: $(cut -d' ' -f1,2 /data/ssh/ssh_host_ed25519_key.pub)"
 echo "$ident" > /run/bodydock-identity.txt
