@@ -5,22 +5,30 @@ A single-node Ceph cluster (tests/ceph_fixture.py: memstore OSD, radosgw, in its
 namespace behind a doorway on 127.0.0.1) is started for the run and stopped by PID after it. The
 bucket has Object Lock on; the docks' user writes under the bucket policy of docs/vault.md.
 
-Contenders, alternating round by round on the same file:
+Contenders, alternating round by round on the same file, over the same plain-http endpoint
+(each round starts with the next contender, so a load that drifts does not favour one):
   * bodydock: ``S3Target.deliver`` with the shipped defaults (16 MiB parts, 4 in parallel, each
     part's Content-MD5 checked by the server, the file's SHA-256 checked before completing, the
     ETag and stored SHA-256 checked after, GOVERNANCE retention, the manifest last);
   * boto3 ``upload_file`` with ``TransferConfig(multipart_chunksize=16 MiB, max_concurrency=C)``
     for each C in ``REFERENCE_CONCURRENCY``; the best of them is the reference. It checks less
-    (no Content-MD5, no SHA-256), so it is the faster side of a fair comparison.
+    (no Content-MD5, no SHA-256, no retention, no manifest), so it is the faster side of a fair
+    comparison. Over http botocore signs its payload (a SHA-256 of every part, here and in
+    radosgw); bodydock's parts go as UNSIGNED-PAYLOAD with their Content-MD5 (see
+    upload/s3_target.py), which is what botocore itself does over https.
 
 ``mb_per_s`` is the best round, ``median_mb_per_s`` the median; ``ratio_s3_vs_reference`` is
-bodydock / the best reference (and ``_median`` for medians).
+bodydock / the best reference (and ``_median`` for medians). ``client_cpu_s_per_gib`` is this
+process's CPU time (every thread) per GiB delivered, median over the rounds;
+``store_cpu_s_per_gib`` that of radosgw, the OSD and the doorway together (including what they
+burn idle while the round lasts).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import statistics
 import sys
 import time
@@ -87,19 +95,28 @@ def run_s3(src: Path, size: int, digest: str, work: Path, repeat: int) -> dict[s
         runners: dict[str, Callable[[], None]] = {"bodydock": bodydock}
         runners |= {f"boto3_upload_file_c{c}": reference(c) for c in REFERENCE_CONCURRENCY}
         samples: dict[str, list[float]] = {k: [] for k in runners}
+        client_cpu: dict[str, list[float]] = {k: [] for k in runners}
+        store_cpu: dict[str, list[float]] = {k: [] for k in runners}
+        store_pids = [d.proc.pid for d in cluster.daemons.values()] + ([cluster.door.pid] if cluster.door else [])
         loads: list[float] = []
-        bodydock()  # warm-up: connections, the first bucket writes
-        _empty(lab, bucket)
+        for run in runners.values():  # warm-up: clients, connections, the first bucket writes
+            run()
+            _empty(lab, bucket)
+        names = list(runners)
+        gib = size / 2**30
         for rep in range(repeat):
-            for name, run in runners.items():
+            for name in names[rep % len(names):] + names[:rep % len(names)]:
+                c0, s0 = _self_cpu_s(), _cpu_s(store_pids)
                 t0 = time.perf_counter()
-                run()
+                runners[name]()
                 dt = time.perf_counter() - t0
+                client_cpu[name].append((_self_cpu_s() - c0) / gib)
+                store_cpu[name].append((_cpu_s(store_pids) - s0) / gib)
                 samples[name].append(size / dt / 1e6)
                 loads.append(os.getloadavg()[0])
                 _empty(lab, bucket)
-                print(f"  s3 #{rep + 1} {name}: {samples[name][-1]:.1f} MB/s, load {loads[-1]:.2f}",
-                      file=sys.stderr, flush=True)
+                print(f"  s3 #{rep + 1} {name}: {samples[name][-1]:.1f} MB/s, client {client_cpu[name][-1]:.2f} "
+                      f"CPU s/GiB, store {store_cpu[name][-1]:.2f}, load {loads[-1]:.2f}", file=sys.stderr, flush=True)
         target.close()
         rss = round(cluster.rss_mib())
     out: dict[str, Any] = {"load_average_1min": [round(x, 2) for x in loads], "ceph_rss_mib": rss,
@@ -107,7 +124,9 @@ def run_s3(src: Path, size: int, digest: str, work: Path, repeat: int) -> dict[s
                            "bodydock_parallel_parts": DEFAULTS.parallel_parts}
     for name, ss in samples.items():
         out[name] = {"mb_per_s": round(max(ss), 1), "median_mb_per_s": round(statistics.median(ss), 1),
-                     "samples_mb_per_s": [round(x, 1) for x in ss]}
+                     "samples_mb_per_s": [round(x, 1) for x in ss],
+                     "client_cpu_s_per_gib": round(statistics.median(client_cpu[name]), 2),
+                     "store_cpu_s_per_gib": round(statistics.median(store_cpu[name]), 2)}
     refs = [k for k in samples if k.startswith("boto3_")]
     best = max(refs, key=lambda k: out[k]["mb_per_s"])
     best_median = max(refs, key=lambda k: out[k]["median_mb_per_s"])
@@ -116,6 +135,23 @@ def run_s3(src: Path, size: int, digest: str, work: Path, repeat: int) -> dict[s
     out["ratio_s3_vs_reference_median"] = round(
         out["bodydock"]["median_mb_per_s"] / out[best_median]["median_mb_per_s"], 3)
     return out
+
+
+def _self_cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (from /proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def source_digest(path: Path) -> str:

@@ -125,10 +125,13 @@ def multipart_etag(part_md5s: list[bytes]) -> str:
     return f"{hashlib.md5(b''.join(part_md5s)).hexdigest()}-{len(part_md5s)}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class _Part:
+    """A part in flight; not frozen: its buffer is free again when its sender and the file's
+    hasher have both let go of it."""
     number: int
     data: bytearray
+    holders: int = 2
 
 
 class S3Target(VaultTarget):
@@ -482,16 +485,17 @@ class S3Target(VaultTarget):
         Returns the upload id, the parts' MD5s and the file's SHA-256.
 
         The upload is looked up (or created) on a thread of its own while the first parts are
-        read and hashed: those round trips cost no time of their own.
+        read and hashed: those round trips cost no time of their own. A part the server already
+        holds with the same size and MD5 (an interrupted upload) is not sent again.
 
-        The reader hashes each part's bytes into the file's SHA-256 and hands the very buffer to a
-        sender, which takes its MD5 (hashlib lets go of the GIL, so both hashes run on both cores)
-        and sends that buffer as the part's body: what the server checks against Content-MD5 is
-        exactly what went into the SHA-256."""
+        The reader only reads: it hands each buffer to the file's hasher (SHA-256, in order, on a
+        thread of its own) and to a sender, which takes the part's MD5 and sends that very buffer
+        as the part's body, so what the server checks against Content-MD5 is exactly what went
+        into the SHA-256. hashlib lets go of the GIL, so the hashes spread over every core; no
+        stage but the read itself is serial (on a busy machine a serial stage gets one thread's
+        share of the CPU and sets the pace)."""
         c = self._parts_client()
         prepared = self._beside(self._prepare_upload, key, item, uploads)
-        upload_id = ""
-        done: dict[int, tuple[int, str]] = {}
         todo: queue.Queue[_Part | None] = queue.Queue()
         free: queue.Queue[bytearray] = queue.Queue()
         parts = max(1, -(-item.payload_size // part_size))
@@ -500,82 +504,73 @@ class S3Target(VaultTarget):
         errors: list[BaseException] = []
         stop = threading.Event()
         md5s: dict[int, bytes] = {}
+        held = threading.Lock()
+
+        def release(part: _Part) -> None:
+            with held:
+                part.holders -= 1
+                if part.holders or len(part.data) != part_size:  # (a shorter one is the last: no more reads)
+                    return
+            free.put(part.data)
+
+        sha = hashlib.sha256()
+        to_hash: queue.Queue[_Part | None] = queue.Queue()
+
+        def hasher() -> None:
+            while (part := to_hash.get()) is not None:
+                sha.update(part.data)
+                release(part)
 
         def sender() -> None:
-            while True:
-                part = todo.get()
-                if part is None:
-                    return
+            while (part := todo.get()) is not None:
                 try:
-                    if not stop.is_set():
-                        md5 = hashlib.md5(part.data).digest()
-                        # A bytearray body goes out in one sendall (no file-like copying in 16 KiB
-                        # blocks, no Expect: 100-continue round trip); botocore takes bytearray
-                        # blobs, its stubs do not say so.
-                        c.upload_part(Bucket=self.s.bucket, Key=key, UploadId=upload_id, PartNumber=part.number,
-                                      Body=part.data,  # type: ignore[arg-type]
-                                      ContentMD5=_md5_b64(md5), ContentLength=len(part.data))
+                    if stop.is_set():
+                        continue
+                    # The MD5 first: the first parts' are taken while the upload is looked up.
+                    md5 = hashlib.md5(part.data).digest()
+                    upload_id, done = prepared.result()
+                    if done.get(part.number) == (len(part.data), md5.hex()):
                         md5s[part.number] = md5
-                        crash_point("s3.part_sent")
+                        continue  # the server has this part as we would send it
+                    if pacer is not None:
+                        pacer.pace(len(part.data))
+                    # A bytearray body goes out in one sendall (no file-like copying in 16 KiB
+                    # blocks, no Expect: 100-continue round trip); botocore takes bytearray
+                    # blobs, its stubs do not say so.
+                    c.upload_part(Bucket=self.s.bucket, Key=key, UploadId=upload_id, PartNumber=part.number,
+                                  Body=part.data,  # type: ignore[arg-type]
+                                  ContentMD5=_md5_b64(md5), ContentLength=len(part.data))
+                    md5s[part.number] = md5
+                    crash_point("s3.part_sent")
                 except BaseException as exc:
                     errors.append(exc)
                     stop.set()
                 finally:
-                    if len(part.data) == part_size:  # (a shorter one is the last: no more reads)
-                        free.put(part.data)
+                    release(part)
 
         threads = [threading.Thread(target=sender, name=f"s3-part-{i}", daemon=True)
                    for i in range(self.s.parallel_parts)]
+        threads.append(threading.Thread(target=hasher, name="s3-sha256", daemon=True))
         for t in threads:
             t.start()
-        sha = hashlib.sha256()
         count = 0
-        pending: list[_Part] = []  # read and hashed before the upload was ready
-
-        def hand_on(part: _Part) -> None:
-            listed = done.get(part.number)
-            if listed is not None and listed[0] == len(part.data):
-                md5 = hashlib.md5(part.data).digest()
-                if listed[1] == md5.hex():
-                    md5s[part.number] = md5
-                    if len(part.data) == part_size:
-                        free.put(part.data)
-                    return  # the server has this part as we would send it
-            if pacer is not None:
-                pacer.pace(len(part.data))
-            todo.put(part)
-
-        def wait_prepared() -> None:
-            nonlocal upload_id, done
-            upload_id, done = prepared.result()
-
         try:
             for number, data in self._read_parts(item.payload_path, part_size, free):
                 if stop.is_set():
                     break
                 count = number
-                sha.update(data)
-                if not upload_id:
-                    pending.append(_Part(number=number, data=data))
-                    if not prepared.done() and not free.empty():
-                        continue  # read on while the upload is being looked up
-                    wait_prepared()
-                    for part in pending:
-                        hand_on(part)
-                    pending.clear()
-                else:
-                    hand_on(_Part(number=number, data=data))
-            if not upload_id:
-                wait_prepared()
-                for part in pending:
-                    hand_on(part)
+                part = _Part(number=number, data=data)
+                to_hash.put(part)
+                todo.put(part)
         finally:
-            for _ in threads:
+            for _ in range(self.s.parallel_parts):
                 todo.put(None)
+            to_hash.put(None)
             for t in threads:
                 t.join()
             wait([prepared])
             self._give_back([free.get_nowait() for _ in range(free.qsize())])
+        upload_id, _ = prepared.result()
         if errors:
             raise errors[0]
         if stop.is_set() or sorted(md5s) != list(range(1, count + 1)):
