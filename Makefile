@@ -15,8 +15,8 @@ DEB_PACKAGES += openssh-server openssh-client openssh-sftp-server iproute2 nftab
 # S3 vault tests and benchmark: a real single-node Ceph cluster (mon, mgr, memstore OSD, radosgw);
 # faketime runs a dock with its clock skewed past the S3 signature window.
 DEB_PACKAGES += ceph-mon ceph-mgr ceph-osd radosgw ceph-common faketime
-# Dock health and the vault portal: their pages are tested in headless Chromium; bench/portal.py's viewers are curl.
-DEB_PACKAGES += chromium curl
+# Dock health and the vault portal: their pages in headless Chromium (l10n: the Dutch date fields); bench/portal.py: curl.
+DEB_PACKAGES += chromium chromium-l10n curl
 # Badge reader: python-evdev builds against the kernel's input headers (and needs gcc, above).
 DEB_PACKAGES += linux-libc-dev python3-dev
 # Kiosk (Kivy): GL (Mesa; llvmpipe under Xvfb), touchscreen input (mtdev), the DejaVu font, Xvfb

@@ -40,7 +40,13 @@ NO_APPRAISAL = ("there is no appraisal purpose: footage is never used to judge s
 
 
 class Refused(Exception):
-    """The request is not allowed; the message says why (and is in the access log)."""
+    """The request is not allowed. The message says why in English (the command line, the access
+    log); ``code`` names the rule and ``params`` its values, so a page can say it in Dutch."""
+
+    def __init__(self, message: str, *, code: str = "other", **params: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,34 +63,42 @@ def _looks_like_appraisal(purpose: str) -> bool:
 def _user(cfg: VaultConfig, name: str) -> User:
     user = cfg.users.get(name)
     if user is None:
-        raise Refused(f"unknown user {name!r}")
+        raise Refused(f"unknown user {name!r}", code="unknown_user", user=name)
     return user
 
 
 def authorize_view(cfg: VaultConfig, rec: Recording | None, user_name: str, purpose: str,
                    case: str | None) -> Grant:
     if purpose not in PURPOSES:
-        raise Refused(NO_APPRAISAL if _looks_like_appraisal(purpose) else f"unknown purpose {purpose!r}")
+        if _looks_like_appraisal(purpose):
+            raise Refused(NO_APPRAISAL, code="appraisal")
+        raise Refused(f"unknown purpose {purpose!r}", code="unknown_purpose", purpose=purpose)
     user = _user(cfg, user_name)
     if rec is None or rec.state != "catalogued":
-        raise Refused("no such recording in the vault" if rec is None else f"recording is {rec.state}")
+        if rec is None:
+            raise Refused("no such recording in the vault", code="no_recording")
+        raise Refused(f"recording is {rec.state}", code="recording_state", state=rec.state)
     if rec.tag == "learning" and purpose != "learning":
-        raise Refused("learning footage opens only for learning; it is never used as evidence or for complaints")
+        raise Refused("learning footage opens only for learning; it is never used as evidence or for complaints",
+                      code="learning_only")
     if purpose == "learning":
         if rec.tag != "learning":
-            raise Refused("only footage tagged for learning, with the filmed person's consent, is used for learning")
+            raise Refused("only footage tagged for learning, with the filmed person's consent, is used for learning",
+                          code="not_learning_footage")
         if not (rec.consent or {}).get("given"):
-            raise Refused("the filmed person did not consent to learning use")
+            raise Refused("the filmed person did not consent to learning use", code="no_consent")
         if user.personnel_number and user.personnel_number == rec.wearer_id:
             return Grant(user=user, via="wearer")
     elif not case:
-        raise Refused(f"purpose {purpose} needs a case or request number (--case)")
+        raise Refused(f"purpose {purpose} needs a case or request number (--case)", code="needs_case", purpose=purpose)
     for role in cfg.roles_of(user):
         if purpose in role.purposes:
             return Grant(user=user, via=role.name)
     if purpose == "learning":
-        raise Refused("learning footage opens only for its wearer and roles allowed learning")
-    raise Refused(f"none of {user.name}'s roles ({', '.join(user.roles) or 'none'}) allows purpose {purpose}")
+        raise Refused("learning footage opens only for its wearer and roles allowed learning", code="learning_roles")
+    roles = ", ".join(user.roles)
+    raise Refused(f"none of {user.name}'s roles ({roles or 'none'}) allows purpose {purpose}",
+                  code="purpose_not_allowed", user=user.name, roles=roles, purpose=purpose)
 
 
 def purposes_for(cfg: VaultConfig, rec: Recording | None, user_name: str) -> list[str]:
@@ -122,7 +136,9 @@ def authorize_action(cfg: VaultConfig, user_name: str, action: str) -> Grant:
     for role in cfg.roles_of(user):
         if action in role.actions:
             return Grant(user=user, via=role.name)
-    raise Refused(f"none of {user.name}'s roles ({', '.join(user.roles) or 'none'}) may {action.replace('_', ' ')}")
+    roles = ", ".join(user.roles)
+    raise Refused(f"none of {user.name}'s roles ({roles or 'none'}) may {action.replace('_', ' ')}",
+                  code="action_not_allowed", user=user.name, roles=roles, action=action)
 
 
 def log_refusal(cat: Catalog, who: str, what: str, reason: str, **details: object) -> None:
@@ -215,9 +231,9 @@ def hold(cfg: VaultConfig, cat: Catalog, rec_id: str, *, case: str, reason: str,
         grant = authorize_action(cfg, user_name, "hold")
         rec = cat.recording(rec_id)
         if rec is None or rec.state != "catalogued":
-            raise Refused("no such recording in the vault")
+            raise Refused("no such recording in the vault", code="no_recording")
         if not case.strip() or not reason.strip():
-            raise Refused("a hold needs a case number and a reason")
+            raise Refused("a hold needs a case number and a reason", code="hold_needs_case_and_reason")
     except Refused as exc:
         log_refusal(cat, user_name, "hold.refused", str(exc), recording=rec_id, case=case)
         raise
@@ -252,7 +268,7 @@ def release(cfg: VaultConfig, cat: Catalog, hold_id: int, *, reason: str, user_n
         grant = authorize_action(cfg, user_name, "release")
         row = cat.one("SELECT * FROM holds WHERE id=? AND released_at IS NULL", (hold_id,))
         if row is None:
-            raise Refused(f"no active hold {hold_id}")
+            raise Refused(f"no active hold {hold_id}", code="no_active_hold", hold=str(hold_id))
     except Refused as exc:
         log_refusal(cat, user_name, "hold.release_refused", str(exc), hold=hold_id)
         raise

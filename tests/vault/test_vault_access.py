@@ -65,27 +65,29 @@ def test_view_is_logged_before_decryption_and_file_removed(tmp_path: Path, monke
     assert _access(env)[-1]["what"] == "view.closed"
 
 
-@pytest.mark.parametrize(("user", "rec", "purpose", "case", "why"), [
-    ("privacy", "learn", "complaint", "K1", "learning footage opens only for learning"),
-    ("coach", "plain", "learning", None, "only footage tagged for learning"),
-    ("coach", "no_consent", "learning", None, "did not consent"),
-    ("handler", "learn", "learning", None, "only for its wearer and roles allowed learning"),
-    ("privacy", "plain", "appraisal", "K1", "no appraisal purpose"),
-    ("privacy", "plain", "beoordelingsgesprek", "K1", "no appraisal purpose"),
-    ("coach", "plain", "performance_review", None, "no appraisal purpose"),
-    ("coach", "plain", "complaint", "K1", "none of coach's roles"),
-    ("handler", "plain", "om_request", "OM-1", "none of handler's roles"),
-    ("privacy", "plain", "complaint", None, "needs a case"),
-    ("nobody", "plain", "complaint", "K1", "unknown user"),
+# ``code`` is the rule's stable name: the portal says it in Dutch by that name.
+@pytest.mark.parametrize(("user", "rec", "purpose", "case", "why", "code"), [
+    ("privacy", "learn", "complaint", "K1", "learning footage opens only for learning", "learning_only"),
+    ("coach", "plain", "learning", None, "only footage tagged for learning", "not_learning_footage"),
+    ("coach", "no_consent", "learning", None, "did not consent", "no_consent"),
+    ("handler", "learn", "learning", None, "only for its wearer and roles allowed learning", "learning_roles"),
+    ("privacy", "plain", "appraisal", "K1", "no appraisal purpose", "appraisal"),
+    ("privacy", "plain", "beoordelingsgesprek", "K1", "no appraisal purpose", "appraisal"),
+    ("coach", "plain", "performance_review", None, "no appraisal purpose", "appraisal"),
+    ("coach", "plain", "complaint", "K1", "none of coach's roles", "purpose_not_allowed"),
+    ("handler", "plain", "om_request", "OM-1", "none of handler's roles", "purpose_not_allowed"),
+    ("privacy", "plain", "complaint", None, "needs a case", "needs_case"),
+    ("nobody", "plain", "complaint", "K1", "unknown user", "unknown_user"),
 ])
 def test_refusals_are_refused_and_logged(tmp_path: Path, user: str, rec: str, purpose: str, case: str | None,
-                                         why: str) -> None:
+                                         why: str, code: str) -> None:
     env, cat, plain, learn, no_consent = _setup(tmp_path)
     target = {"plain": plain, "learn": learn, "no_consent": no_consent}[rec]
     before = len(list(env.cfg.views_dir().glob("*"))) if env.cfg.views_dir().exists() else 0
-    with pytest.raises(Refused, match=why):
+    with pytest.raises(Refused, match=why) as refused:
         access.view(env.cfg, cat, load_identities(env.cfg.identity_file), target["id"], purpose=purpose, case=case,
                     user_name=user, consume=lambda p: pytest.fail("must not decrypt"))
+    assert refused.value.code == code
     last = _access(env)[-1]
     assert (last["what"], last["result"], last["who"]) == ("view.refused", "refused", user)
     assert why in str(last["why"])

@@ -225,7 +225,7 @@ class Portal:
             except Refused as exc:
                 with self.lock:
                     access.log_refusal(self.cat, user.name, "portal.refused", str(exc), page=request.url.path)
-                return self.render(ctx, "refused.html", status=403, reason=str(exc))
+                return self.render(ctx, "refused.html", status=403, reason=self.why(ctx, exc))
         resp = handler(ctx)
         if ctx.set_lang:
             resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, secure=True, httponly=True, samesite="strict")
@@ -257,14 +257,14 @@ class Portal:
         html = self.env.get_template(template).render(
             t=ctx.t, lang=ctx.lang, other_lang="en" if ctx.lang == "nl" else "nl", user=ctx.user,
             csrf=ctx.session.csrf if ctx.session else "", path=ctx.request.url.path, app_name=self.cfg.name,
-            nav=shown,
+            nav=shown, when=lambda text: i18n.when(text, ctx.lang), day=lambda text: i18n.day(text, ctx.lang),
             **values)
         return HTMLResponse(html, status_code=status)
 
-    def refused(self, ctx: Ctx, message: str, *, what: str = "portal.refused", **details: object) -> HTMLResponse:
-        with self.lock:
-            access.log_refusal(self.cat, ctx.name, what, message, **details)
-        return self.render(ctx, "refused.html", status=403, reason=message)
+    @staticmethod
+    def why(ctx: Ctx, exc: Refused) -> str:
+        """The refusal in the page's language (the access log keeps the English message)."""
+        return i18n.refusal(ctx.t, exc.code, exc.params, str(exc))
 
     def _session_ended(self, s: Session, why: str) -> None:
         if not s.viewings:
@@ -352,7 +352,11 @@ class Portal:
         if rec is None or rec.state != "catalogued":
             return self.render(ctx, "error.html", status=404, reason=ctx.t("error.not_found"))
         if not access.may_find(self.cfg, rec, ctx.name):
-            return self.refused(ctx, f"none of {ctx.name}'s roles may see recording {rid}", recording=rid)
+            exc = Refused(f"none of {ctx.name}'s roles may see recording {rid}", code="not_visible", user=ctx.name,
+                          recording=rid)
+            with self.lock:
+                access.log_refusal(self.cat, ctx.name, "portal.refused", str(exc), recording=rid)
+            return self.render(ctx, "refused.html", status=403, reason=self.why(ctx, exc))
         return rec
 
     def recording_page(self, ctx: Ctx, *, message: str = "") -> Response:
@@ -382,7 +386,7 @@ class Portal:
                 rec, _grant, entry = access.open_view(self.cfg, self.cat, rid, purpose=purpose, case=case,
                                                       user_name=ctx.name, channel="portal")
         except Refused as exc:
-            return self.render(ctx, "refused.html", status=403, reason=str(exc))
+            return self.render(ctx, "refused.html", status=403, reason=self.why(ctx, exc))
         vid = secrets.token_urlsafe(24)
         ext = Path(rec.payload_path).name.removesuffix(".age").rpartition(".")[2].lower()
         ctx.session.viewings[vid] = Viewing(
@@ -397,7 +401,7 @@ class Portal:
         if v is None:
             return self.render(ctx, "error.html", status=404, reason=ctx.t("error.not_found"))
         return self.render(ctx, "viewing.html", v=v, viewer=ctx.user.full_name or ctx.user.name,
-                           when=v.opened_at[:19].replace("T", " ") + " UTC")
+                           opened=i18n.when(v.opened_at, ctx.lang) + " UTC")
 
     def media(self, ctx: Ctx) -> Response:
         """The footage of one viewing, decrypted per range; the viewing is this session's only."""
@@ -461,7 +465,7 @@ class Portal:
                 hid = access.hold(self.cfg, self.cat, rid, case=ctx.form.get("case", ""),
                                   reason=ctx.form.get("reason", ""), user_name=ctx.name)
         except Refused as exc:
-            return self.render(ctx, "refused.html", status=403, reason=str(exc))
+            return self.render(ctx, "refused.html", status=403, reason=self.why(ctx, exc))
         return self.recording_page(ctx, message=ctx.t("done.hold", hid=hid))
 
     def release_hold(self, ctx: Ctx) -> Response:
@@ -473,7 +477,7 @@ class Portal:
                 access.release(self.cfg, self.cat, hid, reason=ctx.form.get("reason", "").strip() or "-",
                                user_name=ctx.name)
         except Refused as exc:
-            return self.render(ctx, "refused.html", status=403, reason=str(exc))
+            return self.render(ctx, "refused.html", status=403, reason=self.why(ctx, exc))
         ctx.request.path_params["rid"] = row["recording_id"] if row else ""
         return self.recording_page(ctx, message=ctx.t("done.release", hid=hid))
 
@@ -507,7 +511,7 @@ class Portal:
                                     basis=f.get("basis", ""), case=f.get("case", ""), user_name=ctx.name,
                                     recipient=_none(f.get("recipient")))
         except Refused as exc:
-            return self.transfer_page(ctx, values=f, status=403, message=str(exc))
+            return self.transfer_page(ctx, values=f, status=403, message=self.why(ctx, exc))
         form = json.loads((root / "transfer-form.json").read_bytes())["form"]
         return self.render(ctx, "transfer_done.html", pid=root.name, form=form)
 
@@ -553,7 +557,7 @@ class Portal:
                 receipt = withdraw(self.cfg, self.cat, rid, consent_ref=ctx.form.get("consent_ref", ""),
                                    user_name=ctx.name)
         except Refused as exc:
-            return self.withdraw_page(ctx, values=ctx.form, status=403, message=str(exc))
+            return self.withdraw_page(ctx, values=ctx.form, status=403, message=self.why(ctx, exc))
         return self.render(ctx, "receipt.html", receipt=receipt, text=receipt_text(receipt))
 
     def receipt_download(self, ctx: Ctx) -> Response:
@@ -586,15 +590,17 @@ class Portal:
     def reconcile_page(self, ctx: Ctx) -> Response:
         if self._last_reconcile is None:
             return self.reconcile_run(ctx)
-        return self.render(ctx, "reconcile.html", reports=self._last_reconcile, at=self._reconciled_at)
+        return self.render(ctx, "reconcile.html", reports=self._last_reconcile,
+                           at=i18n.when(self._reconciled_at, ctx.lang) + " UTC")
 
     def reconcile_run(self, ctx: Ctx) -> Response:
         from vault.reconcile import reconcile
 
         with self.lock:
             self._last_reconcile = reconcile(self.cfg, self.cat)
-        self._reconciled_at = iso(utcnow())[:19].replace("T", " ") + " UTC"
-        return self.render(ctx, "reconcile.html", reports=self._last_reconcile, at=self._reconciled_at)
+        self._reconciled_at = iso(utcnow())
+        return self.render(ctx, "reconcile.html", reports=self._last_reconcile,
+                           at=i18n.when(self._reconciled_at, ctx.lang) + " UTC")
 
     # --- the administrator -------------------------------------------------------------------
     def users_page(self, ctx: Ctx, *, message: str = "") -> Response:

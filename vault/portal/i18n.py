@@ -5,7 +5,9 @@ up in review (and in ``tests/vault/portal``, which checks both languages have ev
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+import string
+from collections.abc import Callable, Mapping
 
 LANGS = ("nl", "en")
 DEFAULT = "nl"
@@ -163,6 +165,46 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "roles.title": ("Rollen", "Roles"),
     "roles.purposes": ("Doelen", "Purposes"),
     "roles.actions": ("Handelingen", "Actions"),
+    # Refusals from vault.access, by their code (the English message stays in the CLI and the log).
+    "refusal.unknown_user": ("Onbekende gebruiker {user}.", "Unknown user {user}."),
+    "refusal.appraisal": ("Er bestaat geen doel 'beoordeling': beelden worden nooit gebruikt om medewerkers te "
+                          "beoordelen (leren en niet controleren; WOR art. 27).",
+                          "There is no appraisal purpose: footage is never used to judge staff (leren en niet "
+                          "controleren; WOR art. 27)."),
+    "refusal.unknown_purpose": ("Onbekend doel: {purpose}.", "Unknown purpose: {purpose}."),
+    "refusal.no_recording": ("Deze opname staat niet in de kluis.", "This recording is not in the vault."),
+    "refusal.recording_state": ("Deze opname is niet beschikbaar (status {state}).",
+                                "This recording is not available (state {state})."),
+    "refusal.learning_only": ("Beelden om te leren worden alleen geopend om te leren; ze worden nooit gebruikt als "
+                              "bewijs of voor klachten.",
+                              "Learning footage opens only for learning; it is never used as evidence or for "
+                              "complaints."),
+    "refusal.not_learning_footage": ("Alleen beelden die voor leren zijn gelabeld, met toestemming van de gefilmde, "
+                                     "worden gebruikt om te leren.",
+                                     "Only footage tagged for learning, with the filmed person's consent, is used "
+                                     "for learning."),
+    "refusal.no_consent": ("De gefilmde heeft geen toestemming gegeven om deze beelden te gebruiken om te leren.",
+                           "The filmed person did not consent to learning use."),
+    "refusal.needs_case": ("Het doel {purpose} vraagt om een zaak- of verzoeknummer.",
+                           "The purpose {purpose} needs a case or request number."),
+    "refusal.learning_roles": ("Beelden om te leren openen alleen voor de drager zelf en voor rollen die mogen leren.",
+                               "Learning footage opens only for its wearer and roles allowed learning."),
+    "refusal.purpose_not_allowed": ("Geen van de rollen van {user} ({roles}) staat het doel {purpose} toe.",
+                                    "None of {user}'s roles ({roles}) allows the purpose {purpose}."),
+    "refusal.action_not_allowed": ("Geen van de rollen van {user} ({roles}) mag {action}.",
+                                   "None of {user}'s roles ({roles}) may {action}."),
+    "refusal.hold_needs_case_and_reason": ("Een bewaarplicht vraagt om een zaaknummer en een reden.",
+                                           "A legal hold needs a case number and a reason."),
+    "refusal.no_active_hold": ("Er is geen actieve bewaarplicht {hold}.", "There is no active legal hold {hold}."),
+    "refusal.not_visible": ("Geen van de rollen van {user} mag opname {recording} zien.",
+                            "None of {user}'s roles may see recording {recording}."),
+    "action.hold": ("een bewaarplicht plaatsen", "place a legal hold"),
+    "action.release": ("een bewaarplicht opheffen", "release a legal hold"),
+    "action.close_case": ("een zaak sluiten", "close a case"),
+    "action.transfer": ("beelden overdragen", "hand over footage"),
+    "action.withdraw": ("een intrekking van toestemming verwerken", "process a withdrawal of consent"),
+    "action.audit": ("het inzagelog en de bewaartermijnen inzien", "read the access log and the retention"),
+    "action.administer": ("gebruikers beheren", "administer users"),
     "refused.title": ("Niet toegestaan", "Not allowed"),
     "refused.note": ("Deze weigering is vastgelegd.", "This refusal has been recorded."),
     "error.csrf": ("Het formulier is verlopen of niet van deze site. Laad de pagina opnieuw.",
@@ -184,3 +226,38 @@ def translator(lang: str) -> Callable[..., str]:
         return text.format(**kw) if kw else text
 
     return t
+
+
+def refusal(t: Callable[..., str], code: str, params: Mapping[str, str], english: str) -> str:
+    """A refusal in the page's language, from its code; a code without a text here (another
+    module's rule) shows its English message rather than nothing."""
+    key = f"refusal.{code}"
+    if key not in MESSAGES:
+        return english
+    values = dict(params)
+    for name in ("purpose", "action"):
+        if f"{name}.{values.get(name)}" in MESSAGES:
+            values[name] = t(f"{name}.{values[name]}")
+    if "roles" in values:
+        values["roles"] = values["roles"] or t("users.none")
+    fields = {f for _, f, _, _ in string.Formatter().parse(MESSAGES[key][0]) if f}
+    return t(key, **{f: values.get(f, "?") for f in fields}) if fields else t(key)
+
+
+_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}:\d{2}:\d{2}))?")
+
+
+def when(text: str | None, lang: str) -> str:
+    """A catalog timestamp (ISO 8601, UTC) as the page's language writes it: dd-mm-jjjj in Dutch,
+    the ISO order in English; anything else unchanged."""
+    m = _ISO.match(text or "")
+    if m is None:
+        return text or "-"
+    y, mo, d, clock = m.groups()
+    date = f"{d}-{mo}-{y}" if lang == "nl" else f"{y}-{mo}-{d}"
+    return f"{date} {clock}" if clock else date
+
+
+def day(text: str | None, lang: str) -> str:
+    """Only the date of a catalog timestamp, as :func:`when` writes it."""
+    return when((text or "")[:10] or None, lang)

@@ -88,7 +88,9 @@ def test_portal_end_to_end_in_chromium(pv: PortalVault, tmp_path: Path) -> None:
     taken: list[Path] = []
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-gpu", "--lang=nl-NL", "--autoplay-policy=no-user-gesture-required"])
+            "--no-sandbox", "--disable-gpu", "--lang=nl-NL", "--autoplay-policy=no-user-gesture-required"],
+            # The date fields' dd-mm-jjjj follows the browser's own locale, which comes from the environment.
+            env={**os.environ, "LANG": "nl_NL.UTF-8", "LANGUAGE": "nl"})
         ctx = browser.new_context(ignore_https_errors=True, viewport={"width": 1100, "height": 760},
                                   accept_downloads=True, locale="nl-NL")
         page = ctx.new_page()
@@ -154,10 +156,12 @@ def test_portal_end_to_end_in_chromium(pv: PortalVault, tmp_path: Path) -> None:
         page.fill("form[action$='/open'] input[name=case]", "KL-2026-18")
         page.click("form[action$='/open'] button")
         page.wait_for_load_state()
-        assert "learning footage opens only for learning" in page.locator(".refused").inner_text()
+        # In Dutch on the page; the rule's English message in the access log.
+        assert "Beelden om te leren worden alleen geopend om te leren" in page.locator(".refused").inner_text()
         last = access_log(pv)[-1]
         assert (last["what"], last["result"], last["details"]["recording"]) == \
             ("view.refused", "refused", pv.ids["learning"])
+        assert "learning footage opens only for learning" in last["why"]
         shot("refused", full=False)
 
         # --- place and release a hold -------------------------------------------------------------------

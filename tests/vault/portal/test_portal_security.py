@@ -9,6 +9,7 @@ of one session's viewing; no plaintext left anywhere on the server's disk after 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -153,6 +154,9 @@ def test_a_coach_cannot_see_evidence(pv: PortalVault, clients: dict[str, httpx.C
     page = c.get("/search")
     assert page.status_code == 200
     assert pv.ids["learning"] in page.text
+    # Dutch pages write dates as dd-mm-jjjj.
+    assert re.search(r"<td>\d\d-\d\d-20\d\d \d\d:\d\d:\d\d</td>", page.text) and \
+        not re.search(r"20\d\d-\d\d-\d\d \d\d:", page.text)
     for hidden in ("evidence", "plain"):
         assert pv.ids[hidden] not in page.text
     assert pv.ids["evidence"] not in c.get("/search", params={"tag": "evidence"}).text
@@ -172,8 +176,12 @@ def test_a_viewer_cannot_read_the_access_log(pv: PortalVault, clients: dict[str,
         r = c.get(page)
         assert r.status_code == 403, page
         assert "view.opened" not in r.text and "portal.login" not in r.text
+    # The refusal in Dutch (the default), the rule's English message in the access log.
+    assert "Geen van de rollen van handler (complaint_handler) mag het inzagelog en de bewaartermijnen inzien." \
+        in r.text
     last = access_log(pv)[-1]
     assert (last["who"], last["what"], last["details"]) == ("handler", "portal.refused", {"page": "/retention"})
+    assert last["why"] == "none of handler's roles (complaint_handler) may audit"
     assert as_user(pv, clients, "privacy").get("/log").status_code == 200
 
 

@@ -18,9 +18,10 @@ import pytest
 
 from station.crypto.agecrypt import AgeEncryptor
 from station.crypto.keys import generate_age_identity
-from vault import agedecrypt
+from vault import access, agedecrypt
+from vault.config import ACTIONS, PURPOSES
 from vault.intake import load_identities
-from vault.portal import i18n, totp
+from vault.portal import app, i18n, totp
 from vault.portal.accounts import AccountError, Accounts, Login, check_password, hash_password
 from vault.portal.agerange import AgeRange
 
@@ -115,6 +116,31 @@ def test_every_message_has_dutch_and_english() -> None:
     literal = re.compile(r'(?<![\w.])t\("([a-z_.]*[a-z_])"[,)]')
     used = {m for f in templates.glob("*.html") for m in literal.findall(f.read_text())}
     assert used and used <= set(i18n.MESSAGES), sorted(used - set(i18n.MESSAGES))
+
+
+def test_every_refusal_of_the_rules_is_in_dutch_and_english() -> None:
+    source = Path(access.__file__).read_text() + Path(app.__file__).read_text()
+    codes = set(re.findall(r'code="([a-z_]+)"', source))
+    assert {"learning_only", "appraisal", "action_not_allowed", "not_visible"} <= codes
+    assert not sorted(c for c in codes if f"refusal.{c}" not in i18n.MESSAGES)
+    assert all(f"purpose.{p}" in i18n.MESSAGES for p in PURPOSES) and all(f"action.{a}" in i18n.MESSAGES
+                                                                          for a in ACTIONS)
+    nl, en = i18n.translator("nl"), i18n.translator("en")
+    exc = access.Refused("english", code="purpose_not_allowed", user="k.bos", roles="", purpose="om_request")
+    assert i18n.refusal(nl, exc.code, exc.params, str(exc)) == \
+        "Geen van de rollen van k.bos (geen) staat het doel verzoek van het OM toe."
+    exc = access.Refused("english", code="action_not_allowed", user="k.bos", roles="coach", action="audit")
+    assert i18n.refusal(en, exc.code, exc.params, str(exc)) == \
+        "None of k.bos's roles (coach) may read the access log and the retention."
+    # Another module's refusal without a code keeps its English message rather than showing nothing.
+    assert i18n.refusal(nl, "other", {}, "a consent reference is required") == "a consent reference is required"
+
+
+def test_dates_are_written_dd_mm_jjjj_in_dutch() -> None:
+    assert i18n.when("2026-11-28T23:14:40.123Z", "nl") == "28-11-2026 23:14:40"
+    assert i18n.when("2026-11-28T23:14:40.123Z", "en") == "2026-11-28 23:14:40"
+    assert i18n.day("2026-12-26T00:00:00Z", "nl") == "26-12-2026" and i18n.day(None, "nl") == "-"
+    assert i18n.when(None, "nl") == "-" and i18n.when("later", "nl") == "later"
 
 
 def _fields(text: str) -> list[str]:
