@@ -16,8 +16,14 @@ against the vault's decrypt floor measured in the same run.
    random offsets, again all viewers at once); curl's start-transfer minus pre-transfer time,
    so the TLS handshake is not counted. ``p99_ttfb_ms`` over all of them.
 
-Run: ``.venv/bin/python bench/portal.py [--quick] [--size MiB] [--viewers N] [--keep DIR]``.
-Needs ``curl``. Prints one JSON object. Best of ``--repeat`` rounds for floor and stream each.
+5. CPU, which a shared machine's other work changes far less than wall time: CPU seconds per GiB
+   of plaintext of the floor (this process), of the portal process while streaming, and of the
+   curl clients (they run on the same cores as the portal here; a real viewer's browser does
+   not), and ``server_cores_busy``: the portal's CPU seconds per second of streaming.
+
+Run: ``.venv/bin/python bench/portal.py [--quick] [--size MiB] [--viewers N] [--keep DIR] [--perf FILE]``.
+Needs ``curl``. Prints one JSON object. Best of ``--repeat`` rounds for floor and stream each, and
+each round's stream against the floor measured just before it (``ratio_paired_rounds``).
 """
 
 from __future__ import annotations
@@ -262,7 +268,7 @@ def main() -> int:
         viewings = open_viewings(base, cert, secrets)
         identities = load_identities(cfg.identity_file)
         floors, streams, ttfbs = [], [], []
-        floor_cpu = server_cpu = curl_cpu = floor_bytes = stream_bytes = 0.0
+        floor_cpu = server_cpu = curl_cpu = floor_bytes = stream_bytes = stream_wall = 0.0
         rng = random.Random(3)
         for n in range(repeat):
             secs, cpu, total = floor_rate(payloads, identities)
@@ -279,6 +285,7 @@ def main() -> int:
                 perf.wait(120)
             assert all(r["bytes"] == size for r in results), results
             streams.append(len(viewings) * size / wall)
+            stream_wall += wall
             stream_bytes += len(viewings) * size
             ttfbs += [(r["ttfb"] - r["pre"]) * 1000 for r in results]
             for _seek in range(3):
@@ -301,6 +308,9 @@ def main() -> int:
             "floor_cpu_s_per_gib": round(floor_cpu / floor_bytes * gib, 2),
             "server_cpu_s_per_gib": round(server_cpu / stream_bytes * gib, 2),
             "curl_clients_cpu_s_per_gib": round(curl_cpu / stream_bytes * gib, 2),
+            # Cores the portal kept busy while streaming: near 1 would be the GIL's limit, far below
+            # it the portal was waiting for a CPU the machine's other work held.
+            "server_cores_busy": round(server_cpu / stream_wall, 2),
             "ttfb_samples": len(ttfbs), "p50_ttfb_ms": round(statistics.median(ttfbs), 1),
             "p99_ttfb_ms": round(ttfbs[min(len(ttfbs) - 1, round(0.99 * (len(ttfbs) - 1)))], 1),
             "load_average_1m": round(os.getloadavg()[0], 2),
