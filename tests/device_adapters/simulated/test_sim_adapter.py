@@ -207,8 +207,9 @@ def test_throttling_limits_the_rate(camera: Path, sim_cache: Path) -> None:
         digest, total = sha256_stream(stream)
     elapsed = time.monotonic() - started
     assert (digest, total) == (rec.device_sha256, 2_000_000)
-    assert elapsed >= 0.35  # 2 MB at 4 MB/s is 0.5 s; generous for the small burst allowance
-    assert elapsed < 5.0
+    # 2 MB at 4 MB/s is 0.5 s, less the small burst allowance. Only the floor is the limiter's
+    # promise; how much slower a busy machine makes it is not this test's business.
+    assert elapsed >= 0.35
 
 
 def test_hang(camera: Path) -> None:

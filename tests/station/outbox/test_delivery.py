@@ -94,8 +94,9 @@ def test_bandwidth_cap_holds_for_all_transfers_together(ob: Outbox, tmp_path: Pa
     wait_for(lambda: confirmed(ob, "r0", "r1", "r2", "r3"), 20)
     elapsed = time.monotonic() - t0
     d.stop()
-    # 4 MiB at 2 MiB/s, less the bucket's initial burst of 0.5 MiB.
-    assert 1.5 < elapsed < 6
+    # 4 MiB at 2 MiB/s, less the bucket's initial burst of 0.5 MiB: the cap is a floor on the time
+    # (a busy machine may only make it longer).
+    assert elapsed > 1.5
 
 
 def test_token_bucket_rate() -> None:
@@ -120,13 +121,16 @@ class Switch:
 class PausingTarget(FakeTarget):
     """Sends in steps through the pacer, like the real targets do."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_steps: int = 20) -> None:
         super().__init__()
         self.paused = 0
+        self.started = 0
+        self.first_steps = first_steps  # the first transfer's length in steps (later ones: 20)
 
     def deliver(self, item: DeliveryItem, pacer: Pacer | None = None) -> VaultReceipt:
+        self.started += 1
         try:
-            for _ in range(20):
+            for _ in range(self.first_steps if self.started == 1 else 20):
                 assert pacer is not None
                 pacer.pace(1000)
                 time.sleep(0.02)
@@ -139,13 +143,14 @@ class PausingTarget(FakeTarget):
 def test_time_window_holds_uploads_and_pauses_a_running_one(ob: Outbox) -> None:
     ob.queue("r1", b"x" * 100)
     window = Switch(open_=False)
-    target = PausingTarget()
+    # The first transfer lasts until the window closes on it (minutes at most), however busy the machine.
+    target = PausingTarget(first_steps=10_000)
     d = ob.deliverer(target, DeliveryPolicy(parallel=1, schedule=window))  # type: ignore[arg-type]
     d.start()
     time.sleep(0.6)
-    assert target.calls == [] and ob.status("r1")[0] == "queued"
+    assert target.started == 0 and ob.status("r1")[0] == "queued"
     window.is_open = True
-    time.sleep(0.1)
+    wait_for(lambda: target.started == 1, 20)
     window.is_open = False  # closes mid-transfer
     wait_for(lambda: target.paused == 1, 5)
     assert ob.status("r1")[0] == "uploading" and ob.status("r1")[1] == "present"
