@@ -31,6 +31,7 @@ from station.core.slot_runtime import SlotRuntime
 from station.core.states import OCCUPIED, Event, Slot, SlotState, apply
 from station.crashpoints import hang_point
 from station.offload.pipeline import Cancelled, OffloadFault, OffloadJob, OffloadOk, Progress, StoreFull, offload_camera
+from station.offload.pressure import OffloadPressure
 from station.offload.wipe_gate import NotSafeYet, UnknownFootage, Wiped, WipeFault, wipe_camera
 from station.outbox.deliverer import Deliverer, DeliveryPolicy
 from station.outbox.target import VaultTarget
@@ -158,9 +159,11 @@ class Station:
             transition=self._transition, submit=self._submit,
         )
         self.alerts = Alerts(journal, audit)
+        # Offloads say when they fall behind their cameras; the outbox then steps aside.
+        self.pressure = OffloadPressure()
         self.deliverer = Deliverer(
             journal=journal, audit=audit, store=store, target=target, station_id=settings.station_id,
-            policy=settings.delivery, alerts=self.alerts, signing_key=signing_key,
+            policy=settings.delivery, alerts=self.alerts, signing_key=signing_key, yield_to=self.pressure.active,
         )
         self.last_loop = time.monotonic()
 
@@ -448,7 +451,7 @@ class Station:
             verify_policy=self.settings.verify_policy, chunk_size=self.settings.chunk_size,
             progress=rt.progress, recipients=self.settings.recipients, probe_media=self.settings.probe_media,
             store_readback=self.settings.store_readback, retention_days=self.settings.retention_days,
-            cancelled=lambda: self._stop.is_set() or self._rt[sid].generation != gen,
+            cancelled=lambda: self._stop.is_set() or self._rt[sid].generation != gen, pressure=self.pressure,
         )
         controller = self._controller_sems.get(self._slot_controller.get(sid, ""), contextlib.nullcontext())
 

@@ -29,6 +29,7 @@ from station.crypto.agecrypt import AgeEncryptor
 from station.crypto.signed import sign_manifest
 from station.offload.directio import DirectWriter
 from station.offload.ids import recording_id
+from station.offload.pressure import OffloadPressure
 from station.offload.probe import ProbeResult, StreamProbe
 from station.offload.tagging import manifest_retention_fields, manifest_tag_fields
 from station.storage.audit import SYSTEM, AuditLog
@@ -99,6 +100,8 @@ class OffloadJob:
     on_verified: Callable[[str], None] | None = None
     # Called between chunks; returning True aborts (camera left, station stopping).
     cancelled: Callable[[], bool] = lambda: False
+    # Told when this offload falls behind its camera, so the outbox steps aside (pressure.py).
+    pressure: OffloadPressure | None = None
 
 
 class HashMismatch(Exception):
@@ -156,7 +159,13 @@ def _stream_pipelined(
     def reader() -> None:
         try:
             while not stop.is_set():
-                buf = free.get()
+                try:
+                    buf = free.get_nowait()
+                except queue.Empty:
+                    # Every buffer holds a chunk not yet encrypted and stored: we are behind the camera.
+                    if job.pressure is not None:
+                        job.pressure.behind()
+                    buf = free.get()
                 if stop.is_set():
                     break
                 n = _read_chunk(src, buf)

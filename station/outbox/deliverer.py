@@ -19,6 +19,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -37,6 +38,9 @@ from station.storage.store import Store
 from station.timeutil import parse_iso, utcnow
 
 log = logging.getLogger(__name__)
+# While offloads are behind (``yield_to``), a transfer waits up to this long before each request.
+YIELD_MAX_S = 1.0
+YIELD_STEP_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,13 @@ class _OutboxPacer(Pacer):
             raise TransferPaused("station stopping")
         if not ob.policy.schedule.open_at(utcnow()):
             raise TransferPaused("outside the upload time window")
+        if ob._yield_to is not None:
+            # The cameras first: while an offload is behind, wait between requests (never for long
+            # at a time, so a transfer keeps moving however busy the dock is).
+            deadline = time.monotonic() + YIELD_MAX_S
+            while ob._yield_to() and time.monotonic() < deadline:
+                if ob._stop.wait(YIELD_STEP_S):
+                    raise TransferPaused("station stopping")
         if ob._bucket is not None:
             wait = ob._bucket.reserve(nbytes)
             if wait > 0 and ob._stop.wait(wait):
@@ -114,8 +125,11 @@ class Deliverer:
         policy: DeliveryPolicy | None = None,
         alerts: Alerts | None = None,
         signing_key: Ed25519PrivateKey | None = None,
+        yield_to: Callable[[], bool] | None = None,
     ) -> None:
         self.journal, self.audit, self.store, self.target = journal, audit, store, target
+        # True while offloads are behind their cameras (station/offload/pressure.py): uploads wait.
+        self._yield_to = yield_to
         self.station_id = station_id
         self.policy = policy or DeliveryPolicy()
         self.alerts = alerts or Alerts(journal, audit)
