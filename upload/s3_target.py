@@ -3,9 +3,11 @@
 Same key layout as the SFTP target: ``<prefix><station>/<yyyy>/<mm>/<dd>/<id>.<ext>``, the
 signed manifest last, so a manifest in the bucket means its recording is complete.
 
-A payload goes up as a multipart upload: one reader hashes the stored copy in order (SHA-256 of
-the whole, MD5 of each part) and hands parts to ``parallel_parts`` senders; every part carries
-its Content-MD5, which the server checks (BadDigest otherwise). Before the upload is completed
+A payload goes up as a multipart upload: one reader reads the stored copy in order, once, into
+part buffers; a hasher takes the SHA-256 of the whole from them and ``parallel_parts`` senders
+each take a part's MD5 and send that same buffer; every part carries its Content-MD5, which the
+server checks (BadDigest otherwise). The parts go as UNSIGNED-PAYLOAD (see ``_parts_client``
+for why that is safe); every other request is signed whole. Before the upload is completed
 the whole file's SHA-256 must equal the journal's; after completing, the object's ETag must be
 the one S3 computes from exactly the parts we sent, and its stored ``sha256`` metadata and size
 must match (``confirm: readback`` also reads it back and hashes it). Ceph 16 ignores
@@ -16,7 +18,10 @@ An interrupted upload (crash, outage, radosgw restart) is resumed from its liste
 the server holds with our part's size and MD5 is not sent again. Other unfinished uploads for
 the same key are aborted, and so is the one we finished with. With Object Lock every object is
 written with GOVERNANCE retention for ``object_lock_days`` (the anti-tamper floor): the dock's
-credentials cannot remove what they wrote.
+credentials cannot remove what they wrote. Ceph 16 drops the retention headers of
+CreateMultipartUpload, so a payload is unlocked from its completion until the retention set
+right after it; a dock killed in between finds it complete but unlocked on its next try and
+locks it before anything counts as confirmed.
 
 boto3 (botocore) because it is what S3-compatible stores test against, it exposes every header
 used here (Content-MD5 per part, Object Lock, metadata) and gives us the threads to run parts
