@@ -12,7 +12,9 @@ import os
 import pickle
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import botocore.exceptions
 import pytest
@@ -160,3 +162,32 @@ def test_crash_between_complete_and_retention_still_ends_locked(s3lab: S3Lab, bu
     head = c.head_object(Bucket=bucket, Key=KEY)
     assert head["ObjectLockMode"] == "GOVERNANCE"
     assert {k: len(v) for k, v in s3lab.objects(bucket).items()} == {KEY: 1, MANIFEST_KEY: 1}
+
+
+def test_unsigned_parts_are_still_checked_by_their_content_md5(s3lab: S3Lab, bucket: str) -> None:
+    # What sending the parts as UNSIGNED-PAYLOAD rests on: radosgw still refuses a body that
+    # does not match its (signed) Content-MD5, and every other request is signed whole.
+    target = dock_target(s3lab, bucket)
+    parts, control = target._parts_client(), target.client()
+    payload_hash: dict[str, list[str]] = {"UploadPart": [], "CreateMultipartUpload": []}
+
+    def seen(op: str) -> Callable[..., None]:
+        def hook(request: Any, **_: Any) -> None:
+            value = request.headers.get("X-Amz-Content-SHA256", b"")
+            payload_hash[op].append(value.decode() if isinstance(value, bytes) else str(value))
+        return hook
+
+    for c in (parts, control):
+        for op in payload_hash:
+            c.meta.events.register(f"before-send.s3.{op}", seen(op))
+    up = control.create_multipart_upload(Bucket=bucket, Key="x/unsigned")
+    wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    with pytest.raises(botocore.exceptions.ClientError, match="BadDigest"):
+        parts.upload_part(Bucket=bucket, Key="x/unsigned", UploadId=up["UploadId"], PartNumber=1,
+                          Body=bytearray(b"data"), ContentMD5=wrong)  # type: ignore[arg-type]
+    right = base64.b64encode(hashlib.md5(b"data").digest()).decode()
+    parts.upload_part(Bucket=bucket, Key="x/unsigned", UploadId=up["UploadId"], PartNumber=1,
+                      Body=bytearray(b"data"), ContentMD5=right)  # type: ignore[arg-type]
+    control.abort_multipart_upload(Bucket=bucket, Key="x/unsigned", UploadId=up["UploadId"])
+    assert payload_hash["UploadPart"] == ["UNSIGNED-PAYLOAD"] * 2
+    assert payload_hash["CreateMultipartUpload"] == [hashlib.sha256(b"").hexdigest()]  # signed
