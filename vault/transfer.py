@@ -77,22 +77,24 @@ def make_package(cfg: VaultConfig, cat: Catalog, identities: Sequence[X25519Priv
     try:
         grant = authorize_action(cfg, user_name, "transfer")
         if not to.strip() or not basis.strip() or not case.strip():
-            raise Refused("a transfer needs a recipient (--to), a legal basis (--basis) and a case number (--case)")
+            raise Refused("a transfer needs a recipient (--to), a legal basis (--basis) and a case number (--case)",
+                          code="transfer_needs_form")
         if recipient is not None:
             try:
                 parse_age_recipient(recipient)
             except ValueError as exc:
-                raise Refused(f"recipient key: {exc}") from None
+                raise Refused(f"recipient key: {exc}", code="transfer_bad_key", error=str(exc)) from None
         recs = []
         for rid in dict.fromkeys(rec_ids):
             rec = cat.recording(rid)
             if rec is None or rec.state != "catalogued":
-                raise Refused(f"{rid}: no such recording in the vault")
+                raise Refused(f"{rid}: no such recording in the vault", code="no_recording")
             if rec.tag == "learning":
-                raise Refused(f"{rid}: learning footage is never handed over (it is not evidence)")
+                raise Refused(f"{rid}: learning footage is never handed over (it is not evidence)",
+                              code="transfer_learning", recording=rid)
             recs.append(rec)
         if not recs:
-            raise Refused("no recordings named")
+            raise Refused("no recordings named", code="transfer_nothing")
     except Refused as exc:
         log_refusal(cat, user_name, "transfer.refused", str(exc), recordings=list(rec_ids), to=to, case=case)
         raise

@@ -29,16 +29,17 @@ def withdraw(cfg: VaultConfig, cat: Catalog, rec_id: str, *, consent_ref: str, u
         rec = cat.recording(rec_id)
         pending = cat.one("SELECT state FROM withdrawals WHERE recording_id=?", (rec_id,))
         if pending is not None and pending["state"] == "done":
-            raise Refused("this recording was already withdrawn")
+            raise Refused("this recording was already withdrawn", code="already_withdrawn")
         if pending is None:
             if rec is None or rec.state != "catalogued":
-                raise Refused("no such recording in the vault")
+                raise Refused("no such recording in the vault", code="no_recording")
             if rec.tag != "learning":
-                raise Refused("only learning footage is withdrawn by consent; this recording is " + rec.tag)
+                raise Refused("only learning footage is withdrawn by consent; this recording is " + rec.tag,
+                              code="withdraw_not_learning", tag=rec.tag)
             if cat.active_holds(rec_id):
-                raise Refused("the recording is under a legal hold; release the hold first")
+                raise Refused("the recording is under a legal hold; release the hold first", code="withdraw_held")
         if not consent_ref.strip():
-            raise Refused("a consent reference is required")
+            raise Refused("a consent reference is required", code="needs_consent_ref")
     except Refused as exc:
         log_refusal(cat, user_name, "withdraw.refused", str(exc), recording=rec_id, consent_ref=consent_ref)
         raise

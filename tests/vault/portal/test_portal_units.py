@@ -18,7 +18,7 @@ import pytest
 
 from station.crypto.agecrypt import AgeEncryptor
 from station.crypto.keys import generate_age_identity
-from vault import access, agedecrypt
+from vault import access, agedecrypt, transfer, withdraw
 from vault.config import ACTIONS, PURPOSES
 from vault.intake import load_identities
 from vault.portal import app, i18n, totp
@@ -119,7 +119,7 @@ def test_every_message_has_dutch_and_english() -> None:
 
 
 def test_every_refusal_of_the_rules_is_in_dutch_and_english() -> None:
-    source = Path(access.__file__).read_text() + Path(app.__file__).read_text()
+    source = "".join(Path(m.__file__).read_text() for m in (access, app, withdraw, transfer))
     codes = set(re.findall(r'code="([a-z_]+)"', source))
     assert {"learning_only", "appraisal", "action_not_allowed", "not_visible"} <= codes
     assert not sorted(c for c in codes if f"refusal.{c}" not in i18n.MESSAGES)
