@@ -642,6 +642,7 @@ def main() -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bodydock-shift-", dir="/var/tmp"))
     work.mkdir(parents=True, exist_ok=True)
     try:
+        load_at_start = [round(x, 2) for x in os.getloadavg()]
         per_camera, why = choose_size(work, args.quick, args.size)
         recordings = args.recordings or (4 if args.quick else 8)
         upload: dict[str, Any] = {k: json.loads(v) for k, _, v in (u.partition("=") for u in args.upload)}
@@ -652,6 +653,7 @@ def main() -> int:
         result["data"]["size_chosen_by"] = why
         result["data"]["load_hogs"] = args.load
         result["data"]["kiosk_window"] = args.window
+        result["load_average_at_start"] = load_at_start
         result["data"]["vault_upload_settings"] = upload or "shipped defaults"
         result |= floors(256 * MiB if args.quick else GiB)
         floor = sum(result[k] for k in ("crypto_floor_cpu_s_per_gib", "upload_cipher_floor_cpu_s_per_gib",
