@@ -137,7 +137,7 @@ def raw_tcp(host: str, port: int, nbytes: int) -> tuple[float, float]:
 
 
 async def watch(d: Any, args: dict[str, str]) -> None:
-    """Record the wall-clock time of every frame from the home screen until ``stop`` exists."""
+    """Record the (monotonic, system-wide) time of every frame from the home screen until ``stop`` exists."""
     from kivy.clock import Clock
     from kivy.core.window import Window
 
@@ -147,11 +147,11 @@ async def watch(d: Any, args: dict[str, str]) -> None:
     flip = Window.flip
 
     def counted_flip() -> None:  # Kivy flips only when something changed: a repaint
-        repaints.append(time.time())
+        repaints.append(time.monotonic())
         flip()
 
     Window.flip = counted_flip
-    event = Clock.schedule_interval(lambda _dt: stamps.append(time.time()), 0)
+    event = Clock.schedule_interval(lambda _dt: stamps.append(time.monotonic()), 0)
     Path(args["ready"]).touch()
     stop = Path(args["stop"])
     while not stop.exists():
@@ -414,12 +414,14 @@ def run(work: Path, per_camera: int, recordings: int, load: int, window: str,
         for slot, cam in enumerate(cams, start=1):
             simcam.dock(work / "dock", slot, cam)
         samples: list[tuple[float, int]] = []
+        clocks: list[tuple[float, float]] = [(0.0, docked_at.timestamp())]  # (monotonic since t0, wall)
         ready_t: float | None = None
         cpu_ready = 0.0
         deadline = t0 + 120 + 20 * per_camera * CAMERAS / LINK_BPS
         while True:
             now = time.monotonic()
             samples.append((now - t0, _vault_bytes(vault)))
+            clocks.append((now - t0, time.time()))
             with _ro(db) as j:
                 n_ready = j.execute("SELECT count(DISTINCT slot_id) FROM transitions WHERE seq > ? AND event = ?",
                                     (seq0, "charged")).fetchone()[0]
@@ -463,7 +465,7 @@ def run(work: Path, per_camera: int, recordings: int, load: int, window: str,
         done_t=done_t, cpu=cpu, user_sys=user_sys, cpu_ready=cpu_ready - cpu0, kcpu=kcpu, hwm_mb=hwm_mb,
         kiosk_hwm_mb=kiosk_hwm_mb,
         frames=report["frame_times"], repaints=report["repaint_times"], raw=raw, raw_cpu=raw_cpu, per_camera=per_camera,
-        recordings=recordings, cipher_bytes=int(cipher_bytes), load_avg=load_avg, wall0=docked_at.timestamp(),
+        recordings=recordings, cipher_bytes=int(cipher_bytes), load_avg=load_avg, mono0=t0, clocks=clocks,
     )
 
 
@@ -500,14 +502,27 @@ def _rate_between(samples: list[tuple[float, int]], a: float, b: float) -> float
     return (at(b) - at(a)) / max(b - a, 1e-9) / MB
 
 
+def since_docking(wall: float, clocks: list[tuple[float, float]]) -> float:
+    """A journal timestamp (wall clock) as seconds of monotonic time since docking.
+
+    The wall clock may jump during a run (here: the VM paused for a snapshot, then the clock caught
+    up), the monotonic clock does not count the pause; each timestamp is placed within the interval
+    between the wall/monotonic pairs sampled around it (every 0.25 s), so a jump moves it by at most that."""
+    for (mono0, at0), (mono1, at1) in itertools.pairwise(clocks):
+        if at1 >= wall:
+            return min(max(mono0 + (wall - at0), mono0), mono1)
+    mono, at = clocks[-1]
+    return mono + (wall - at)
+
+
 def analyse(*, docked_at: datetime, rows: list[tuple[int, str, str]], receipts: list[tuple[datetime, int]],
             samples: list[tuple[float, int]], ready_t: float, done_t: float, cpu: float,
             user_sys: tuple[float, float], cpu_ready: float,
             kcpu: float, hwm_mb: float, kiosk_hwm_mb: float, frames: list[float], repaints: list[float],
             raw: list[float], raw_cpu: float, per_camera: int, recordings: int, cipher_bytes: int,
-            load_avg: tuple[float, float, float], wall0: float) -> dict[str, Any]:
+            load_avg: tuple[float, float, float], mono0: float, clocks: list[tuple[float, float]]) -> dict[str, Any]:
     def rel(text: str) -> float:
-        return (_parse(text) - docked_at).total_seconds()
+        return since_docking(_parse(text).timestamp(), clocks)
 
     per: dict[int, dict[str, float]] = {}
     for slot, event, at in rows:
@@ -516,7 +531,8 @@ def analyse(*, docked_at: datetime, rows: list[tuple[int, str, str]], receipts: 
             per.setdefault(slot, {}).setdefault(key, round(rel(at), 3))
     offloaded_last = max(p["offloaded_s"] for p in per.values())
     ready_last = max(p["ready_s"] for p in per.values())
-    vault_last = max(((r - docked_at).total_seconds() for r, _ in receipts), default=float("nan"))
+    vault_last = max((since_docking(r.timestamp(), clocks) for r, _ in receipts), default=float("nan"))
+    wall_jump = (clocks[-1][1] - clocks[0][1]) - (clocks[-1][0] - clocks[0][0])
     first_upload = next((t for t, b in samples if b > 0), offloaded_last)
     during = _rate_between(samples, first_upload, offloaded_last) if offloaded_last > first_upload else 0.0
     after = _rate_between(samples, offloaded_last, vault_last) if vault_last > offloaded_last else 0.0
@@ -525,9 +541,9 @@ def analyse(*, docked_at: datetime, rows: list[tuple[int, str, str]], receipts: 
     bound = per_camera / (RATE_MBPS * MB) + FIXED_S
     intervals_all = [(b - a) * 1000 for a, b in itertools.pairwise(frames)]
     in_window = [(b - a) * 1000 for a, b in itertools.pairwise(frames)
-                 if wall0 <= a and b <= wall0 + ready_last]
+                 if mono0 <= a and b <= mono0 + ready_last]
     in_upload = [(b - a) * 1000 for a, b in itertools.pairwise(frames)
-                 if wall0 <= a and b <= wall0 + vault_last]
+                 if mono0 <= a and b <= mono0 + vault_last]
     return {
         "data": {
             "cameras": CAMERAS, "camera_bytes": per_camera, "recordings_per_camera": recordings,
@@ -566,7 +582,8 @@ def analyse(*, docked_at: datetime, rows: list[tuple[int, str, str]], receipts: 
         "kiosk_frames_until_ready": len(in_window),
         "kiosk_p99_frame_ms_until_vault": round(percentile(in_upload, 0.99), 2),
         "kiosk_p99_frame_ms_whole_run": round(percentile(intervals_all, 0.99), 2),
-        "kiosk_repaints_until_ready": sum(wall0 <= t <= wall0 + ready_last for t in repaints),
+        "kiosk_repaints_until_ready": sum(mono0 <= t <= mono0 + ready_last for t in repaints),
+        "wall_clock_jump_s": round(wall_jump, 2),
         "load_average": [round(x, 2) for x in load_avg],
         "cpus": os.cpu_count(),
     }
