@@ -7,8 +7,8 @@ verifies against the journal's anchor. At the end: every recording is in the vau
 with its original hash, every wipe is reported (each recording named by exactly one report), no
 ``.partial`` anywhere, nothing stuck (no row 'wiping', 'stored' or unconfirmed, no slot fault).
 
-Bounded for ``make test``: ``BODYDOCK_CAMPAIGN_KILLS`` (default 200) kills, about 4 minutes on an
-idle 2-core machine, 12 with two CPU hogs and other work alongside; thousands by hand, e.g.
+Bounded for ``make test``: ``BODYDOCK_CAMPAIGN_KILLS`` (default 200) kills, a few minutes on an idle
+2-core machine, 15 with two CPU hogs alongside, 45 at a load of 15-25; thousands by hand, e.g.
 ``BODYDOCK_CAMPAIGN_KILLS=3000 pytest tests/station/core/test_crash_campaign.py -s``;
 ``BODYDOCK_CAMPAIGN_SEED`` replays a run. The figures are printed at the end (``-s``).
 """
@@ -177,9 +177,9 @@ def reaper(tmp_path: Path) -> Iterator[None]:
                     os.kill(int(proc.name), signal.SIGKILL)
 
 
-# Each kill costs a start of the daemon (a second idle, several on an overloaded machine): the budget
-# follows the kills; within it, the run fails only when nothing progresses.
-@pytest.mark.timeout(max(300, 12 * KILLS))
+# Each kill costs a start of the daemon and a new camera (about a second idle; 13 s were seen at a load
+# of 15-25): the budget follows the kills and only catches a hang; the run fails when nothing progresses.
+@pytest.mark.timeout(max(600, 40 * KILLS))
 def test_crash_campaign(tmp_path: Path, start_daemon: Callable[..., Daemon], reaper: None) -> None:
     env = write_station_config(tmp_path, slots=SLOTS)
     # Crash-resume is under test, not the outbox's backoff: a delivery retried after a kill is retried within
