@@ -38,12 +38,16 @@ def test_a_signal_to_the_demo_stops_the_kiosk_and_the_dock(tmp_path: Path, xdisp
                              "--window", "800x480"], cwd=ROOT, env={**os.environ, "DISPLAY": xdisplay},
                             stdout=log, stderr=subprocess.STDOUT)
     try:
-        # The busy dock takes a while on a loaded machine: wait while it makes progress.
-        deadline = time.monotonic() + 300
-        while "camera is back in slot 2" not in (tmp_path / "demo.log").read_text():
-            assert proc.poll() is None, (tmp_path / "demo.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, (tmp_path / "demo.log").read_text()[-3000:]
+        # The busy dock takes a while on a loaded machine: wait while it makes progress (its log grows);
+        # fail only after two quiet minutes.
+        seen, deadline = 0, time.monotonic() + 120
+        while "camera is back in slot 2" not in (text := (tmp_path / "demo.log").read_text()):
+            assert proc.poll() is None, text[-3000:]
+            if len(text) != seen:
+                seen, deadline = len(text), time.monotonic() + 120
+            assert time.monotonic() < deadline, text[-3000:]
             time.sleep(0.2)
+        deadline = time.monotonic() + 120
         text = (tmp_path / "demo.log").read_text()
         assert "close the kiosk window" not in text and "Ctrl+C" in text
         while not _children(proc.pid):
