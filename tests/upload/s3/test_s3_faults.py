@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import botocore.exceptions
 import pytest
 
 from station.outbox.deliverer import Deliverer, DeliveryPolicy
@@ -82,7 +83,12 @@ def run(ob: Outbox, target: S3Target, policy: DeliveryPolicy = FAST_RETRY) -> De
 def parts_uploaded(lab: S3Lab, bucket: str) -> int:
     c, n = lab.client(), 0
     for u in lab.uploads(bucket):
-        n += len(c.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get("Parts", []))
+        try:
+            n += len(c.list_parts(Bucket=bucket, Key=u["Key"], UploadId=u["UploadId"]).get("Parts", []))
+        except botocore.exceptions.ClientError as exc:
+            # Completed (or aborted) between the listing and this look: no longer under way.
+            if exc.response.get("Error", {}).get("Code") not in ("NoSuchKey", "NoSuchUpload"):
+                raise
     return n
 
 
