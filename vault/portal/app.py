@@ -340,8 +340,8 @@ class Portal:
                                                                                "channel": "portal"})
             try:
                 rows = search(self.cat, query)
-            except ValueError as exc:
-                rows, error = [], str(exc)
+            except ValueError:
+                rows, error = [], ctx.t("search.bad_date")  # a date the form's date fields never send
             recs = {r["id"]: self.cat.recording(r["id"]) for r in rows}
         shown = [r for r in rows if access.may_find(self.cfg, recs[r["id"]], ctx.name)]
         return self.render(ctx, "search.html", rows=shown, fields=fields, tags=TAGS, error=error)

@@ -52,6 +52,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "search.case": ("Zaaknummer", "Case number"),
     "search.any": ("alle", "any"),
     "search.submit": ("Zoeken", "Search"),
+    "search.bad_date": ("Deze datum wordt niet herkend: gebruik jjjj-mm-dd.",
+                        "This date is not understood: use yyyy-mm-dd."),
     "search.none": ("Geen opnamen gevonden.", "No recordings found."),
     "col.id": ("Opname", "Recording"),
     "col.started": ("Begin", "Start"),

@@ -160,6 +160,9 @@ def test_a_coach_cannot_see_evidence(pv: PortalVault, clients: dict[str, httpx.C
     for hidden in ("evidence", "plain"):
         assert pv.ids[hidden] not in page.text
     assert pv.ids["evidence"] not in c.get("/search", params={"tag": "evidence"}).text
+    # A date the form never sends is answered in Dutch too, not with Python's English.
+    bad = c.get("/search", params={"from": "31-12-2026"}).text
+    assert "Deze datum wordt niet herkend" in bad and "isoformat" not in bad
     r = c.get(f"/recordings/{pv.ids['evidence']}")
     assert r.status_code == 403 and "PV-2026-0042" not in r.text
     token = csrf_of(c.get("/search").text)
