@@ -93,7 +93,9 @@ def wipe_camera(
     left = [row for row in journal.recordings_for_camera(camera.serial)
             if row.camera_state == CameraState.WIPING.value and row.id not in planned]
     earlier = [row.id for row in left]
-    if left and _already_reported(audit, camera.serial, earlier, since=min(row.updated_at for row in left)):
+    # Since the rows were first seen: their updated_at moves on with every later change (the
+    # outbox confirming a delivery), which may come after the report that named them.
+    if left and _already_reported(audit, camera.serial, earlier, since=min(row.discovered_at for row in left)):
         _mark_wiped(journal, earlier)
         earlier = []
     if unknown:
@@ -176,7 +178,7 @@ def _mark_wiped(journal: Journal, ids: list[str]) -> None:
 
 
 def _already_reported(audit: AuditLog, serial: str, ids: list[str], *, since: str) -> bool:
-    """Did a report since these rows went 'wiping' name them before the station died (between
+    """Did a report since these rows were discovered name them before the station died (between
     the report and the journal)? Only asked after such a restart, so reading the log back is rare.
     """
     want = set(ids)

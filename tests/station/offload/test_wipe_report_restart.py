@@ -43,8 +43,9 @@ def _reports(root: Path) -> list[dict[str, object]]:
     return [e["details"] for e in entries if e["what"] == "camera.wipe"]
 
 
-@pytest.mark.parametrize("point", ["wipe.recording@2", "wipe.recording@3", "wipe.reported@1"])
-def test_wipe_report_survives_a_kill_mid_wipe(tmp_path: Path, point: str) -> None:
+@pytest.mark.parametrize(("point", "delivered_meanwhile"), [("wipe.recording@2", False), ("wipe.recording@3", False),
+                                                            ("wipe.reported@1", False), ("wipe.reported@1", True)])
+def test_wipe_report_survives_a_kill_mid_wipe(tmp_path: Path, point: str, delivered_meanwhile: bool) -> None:
     make_camera(tmp_path / "cameras", "CAM-W", recordings=3, seconds=1, battery_percent=90)
     cam = tmp_path / "cameras" / "CAM-W"
     journal = Journal(tmp_path / "journal.sqlite")
@@ -65,6 +66,11 @@ def test_wipe_report_survives_a_kill_mid_wipe(tmp_path: Path, point: str) -> Non
     assert died.returncode == -9, died.stdout + died.stderr
 
     journal = Journal(tmp_path / "journal.sqlite")
+    if delivered_meanwhile:
+        # The outbox touches the rows after the report (the crash campaign found this): their
+        # updated_at is then later than the report, which must still count.
+        for rid in ids:
+            journal.update_recording(rid, vault_status="confirmed")
     audit = open_audit(journal, tmp_path / "audit.log")
     result = wipe_camera(journal=journal, audit=audit, adapter=adapter, camera=adapter.identify(), slot_id=1,
                          wipe_after="local_verified")
