@@ -10,8 +10,9 @@ asks for a verified wipe with a report).
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from dataclasses import dataclass
-from pathlib import Path
 
 from device_adapters.api import AdapterError, CameraAdapter, CameraInfo, RecordingInfo
 from station.crashpoints import crash_point
@@ -62,9 +63,15 @@ def copy_is_safe(row: RecordingRow, wipe_after: str) -> tuple[bool, str]:
         return False, f"{row.source_key}: waiting for vault confirmation"
     if row.local_state != LocalState.PRESENT.value:
         return False, f"{row.source_key}: no local copy and no vault confirmation"
-    if not row.store_path or not Path(row.store_path).is_file():
+    # One stat, not is_file() then stat(): the outbox may delete a confirmed copy in between
+    # (the crash campaign saw that fault a slot); the next try reads the row as vault-confirmed.
+    try:
+        st = os.stat(row.store_path) if row.store_path else None
+    except FileNotFoundError:
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode):
         return False, f"{row.source_key}: stored copy is missing"
-    if Path(row.store_path).stat().st_size != row.stored_size:
+    if st.st_size != row.stored_size:
         return False, f"{row.source_key}: stored copy has the wrong size"
     return True, ""
 
