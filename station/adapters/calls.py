@@ -63,25 +63,28 @@ class _Outcome:
         self.value: object = None
         self.error: BaseException | None = None
 
+    def run(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` here (on the calling thread), keeping its result or error for the waiter."""
+        try:
+            self.value = fn()
+        except BaseException as exc:  # handed to the waiting caller
+            self.error = exc
+        finally:
+            self.done.set()
+
+    def result(self, timeout: float, name: str) -> object:
+        if not self.done.wait(timeout):
+            raise AdapterTimeout(f"{name} did not return within {timeout:g} s")
+        if self.error is not None:
+            raise self.error
+        return self.value
+
 
 def call_with_timeout(fn: Callable[[], T], timeout: float, *, name: str) -> T:
     """Run ``fn`` on a daemon thread; raise AdapterTimeout if it has not returned after ``timeout``."""
     out = _Outcome()
-
-    def run() -> None:
-        try:
-            out.value = fn()
-        except BaseException as exc:  # handed to the waiting caller
-            out.error = exc
-        finally:
-            out.done.set()
-
-    threading.Thread(target=run, name=f"adapter-call:{name}", daemon=True).start()
-    if not out.done.wait(timeout):
-        raise AdapterTimeout(f"{name} did not return within {timeout:g} s")
-    if out.error is not None:
-        raise out.error
-    return cast(T, out.value)
+    threading.Thread(target=out.run, args=(fn,), name=f"adapter-call:{name}", daemon=True).start()
+    return cast(T, out.result(timeout, name))
 
 
 class _Lane:
@@ -98,21 +101,12 @@ class _Lane:
             self._thread.start()
         out = _Outcome()
         self._requests.put((fn, out))
-        if not out.done.wait(timeout):
-            raise AdapterTimeout(f"{name} did not return within {timeout:g} s")
-        if out.error is not None:
-            raise out.error
-        return cast(T, out.value)
+        return cast(T, out.result(timeout, name))
 
     def _run(self) -> None:
         while (request := self._requests.get()) is not None:
             fn, out = request
-            try:
-                out.value = fn()
-            except BaseException as exc:  # handed to the waiting caller
-                out.error = exc
-            finally:
-                out.done.set()
+            out.run(fn)
 
     def close(self) -> None:
         """The thread ends after the call it is running (a hung one: never, as a daemon)."""
