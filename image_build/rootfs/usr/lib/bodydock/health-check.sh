@@ -27,6 +27,14 @@ healthy() {
             say "bodydock.service is $state after $restarts restarts"
             return 1
         fi
+        # A unit bodydock.service requires that failed leaves it inactive for good (not failed):
+        # say so now instead of waiting out the whole timeout.
+        for unit in bodydock-data.service bodydock-provision.service; do
+            if [ "$(systemctl show -P ActiveState "$unit")" = failed ]; then
+                say "$unit failed, so bodydock.service cannot start"
+                return 1
+            fi
+        done
         if [ "$state" = active ]; then
             [ -n "$up_since" ] || up_since=$now
             if [ $((now - up_since)) -ge "$STABLE" ]; then
