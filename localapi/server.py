@@ -68,7 +68,9 @@ class HttpServers:
         self._listeners = listeners
         self._servers = [
             uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="warning", access_log=False,
-                                          lifespan="off", server_header=False, timeout_graceful_shutdown=2))
+                                          lifespan="off", server_header=False, timeout_graceful_shutdown=2,
+                                          # Not uvloop: this server runs on a thread of the daemon.
+                                          loop="asyncio", http="h11"))
             for app, _ in listeners
         ]
         self._unix_paths = [Path(sock.getsockname()) for _, sock in listeners if sock.family == socket.AF_UNIX]

@@ -15,6 +15,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -29,7 +30,7 @@ from station.crypto.agecrypt import AgeEncryptor
 from station.crypto.signed import sign_manifest
 from station.offload.directio import DirectWriter
 from station.offload.ids import recording_id
-from station.offload.pressure import OffloadPressure
+from station.offload.pressure import CameraLag, OffloadPressure
 from station.offload.probe import ProbeResult, StreamProbe
 from station.offload.tagging import manifest_retention_fields, manifest_tag_fields
 from station.storage.audit import SYSTEM, AuditLog
@@ -135,6 +136,25 @@ def _stream(src: BinaryIO, buf: bytearray, sinks: list[Callable[[memoryview], ob
 
 
 _END = object()
+# How often a reader still waiting for a free buffer tells its camera's lag (pressure.py).
+LAG_STEP_S = 0.02
+
+
+def _wait_for_buffer(free: queue.Queue[bytearray], lag: CameraLag | None) -> bytearray:
+    """The next free read-ahead buffer; the wait is told to ``lag`` as it goes, so a long stall
+    counts as falling behind before it ends."""
+    t0 = time.monotonic()
+    while True:
+        try:
+            buf: bytearray | None = free.get(timeout=LAG_STEP_S)
+        except queue.Empty:
+            buf = None
+        now = time.monotonic()
+        if lag is not None:
+            lag.waited(now - t0)
+        t0 = now
+        if buf is not None:
+            return buf
 
 
 def _stream_pipelined(
@@ -155,6 +175,7 @@ def _stream_pipelined(
         free.put(bytearray(job.chunk_size))
     full: queue.Queue[tuple[bytearray, int] | BaseException | object] = queue.Queue()
     stop = threading.Event()
+    lag = job.pressure.camera_lag() if job.pressure is not None else None
 
     def reader() -> None:
         try:
@@ -162,10 +183,8 @@ def _stream_pipelined(
                 try:
                     buf = free.get_nowait()
                 except queue.Empty:
-                    # Every buffer holds a chunk not yet encrypted and stored: we are behind the camera.
-                    if job.pressure is not None:
-                        job.pressure.behind()
-                    buf = free.get()
+                    # Every buffer holds a chunk not yet encrypted and stored: the camera waits.
+                    buf = _wait_for_buffer(free, lag)
                 if stop.is_set():
                     break
                 n = _read_chunk(src, buf)

@@ -8,15 +8,18 @@ each time, never decided here: the portal only chooses what to show.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import hmac
 import json
 import mimetypes
+import os
 import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +136,8 @@ class Portal:
                                              lockout_s=self.pc.lockout_s)
         self._signing_key_loader = signing_key_loader
         self.lock = threading.RLock()  # the catalog's one connection, shared by the request threads
+        # Decryption for every stream on as many threads as there are cores: more only contend for the GIL.
+        self._streams = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="portal-stream")
         self.cat: Catalog = open_catalog(cfg.state_dir)
         with self.lock:
             from vault.withdraw import recover
@@ -149,6 +154,7 @@ class Portal:
         self.app = self._build()
 
     def close(self) -> None:
+        self._streams.shutdown(wait=False, cancel_futures=True)
         self.sessions.end_all("server stopped")
         with self.lock:
             self.cat.close()
@@ -439,12 +445,19 @@ class Portal:
                 return PlainTextResponse("the footage cannot be decrypted", 500)
         reader = v.reader
 
-        def body() -> Iterator[bytes]:
+        def pieces() -> Iterator[bytes]:
+            with store.open(v.payload_path) as fh:
+                yield from reader.pieces(fh, start, end)
+
+        async def body() -> AsyncIterator[bytes]:
+            # One piece at a time on the decrypting threads. A viewer who leaves drops the
+            # generator, which closes it (and the file) on whichever thread lets go of it last.
+            loop = asyncio.get_running_loop()
+            source = pieces()
             try:
-                with store.open(v.payload_path) as fh:
-                    for piece in reader.pieces(fh, start, end):
-                        v.bytes_served += len(piece)
-                        yield piece
+                while (piece := await loop.run_in_executor(self._streams, next, source, None)) is not None:
+                    v.bytes_served += len(piece)
+                    yield piece
             except (OSError, AgeError) as exc:
                 self._view_failed(ctx, v, exc)
                 raise
