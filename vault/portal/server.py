@@ -28,8 +28,7 @@ def serve(cfg: VaultConfig, *, host: str | None = None, port: int | None = None)
         # The access log is the vault's own; uvicorn's would put viewing URLs in the journal.
         access_log=False, log_level="warning", server_header=False, proxy_headers=False, lifespan="off",
         timeout_keep_alive=15,
-        # uvloop's TLS and httptools' writes: less CPU per GiB of video than asyncio's SSL protocol
-        # and h11 (bench/portal.py).
+        # uvicorn's usual production loop and parser (docs/vault.md, the portal's benchmark).
         loop="uvloop", http="httptools",
     )
     server = uvicorn.Server(config)
