@@ -143,6 +143,8 @@ LAG_STEP_S = 0.02
 def _wait_for_buffer(free: queue.Queue[bytearray], lag: CameraLag | None) -> bytearray:
     """The next free read-ahead buffer; the wait is told to ``lag`` as it goes, so a long stall
     counts as falling behind before it ends."""
+    if lag is None:
+        return free.get()
     t0 = time.monotonic()
     while True:
         try:
@@ -150,8 +152,7 @@ def _wait_for_buffer(free: queue.Queue[bytearray], lag: CameraLag | None) -> byt
         except queue.Empty:
             buf = None
         now = time.monotonic()
-        if lag is not None:
-            lag.waited(now - t0)
+        lag.waited(now - t0)
         t0 = now
         if buf is not None:
             return buf
