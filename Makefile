@@ -102,7 +102,7 @@ screenshots: deps
 
 # The appliance image (image_build/README.md): Debian 13 built with mmdebstrap, an erofs root on
 # dm-verity, UKIs, systemd-repart for the disk, RAUC bundles. Outputs in image_build/out/ (gitignored).
-IMAGE_DEB_PACKAGES := mmdebstrap erofs-utils cryptsetup-bin rauc dosfstools mtools openssl e2fsprogs \
+IMAGE_DEB_PACKAGES := mmdebstrap erofs-utils cryptsetup-bin rauc squashfs-tools dosfstools mtools openssl e2fsprogs \
 	git binutils
 # Booting it: qemu (TCG), UEFI firmware, a software TPM; age and ffmpeg for the test's vault and card.
 IMAGE_DEB_PACKAGES += qemu-system-x86 qemu-utils ovmf swtpm swtpm-tools age ffmpeg openssh-server

@@ -19,8 +19,9 @@ One run of the real daemon (``bodydock run``: station, shift, health monitor, lo
 What is measured comes from the station's own records: the journal's slot transitions (attach,
 offloaded, wiped, charged = ready) and vault receipts (confirmed_at), against the instant the
 bench docked the cameras; the vault's bytes on disk are sampled for the upload's throughput while
-offloads run. The daemon's CPU (its threads and waited-for children, from /proc) is counted from
-docking until the vault holds everything, its peak RSS is the kernel's high-water mark (VmHWM).
+offloads run. The daemon's CPU (its threads, its transfer process and waited-for children, from
+/proc) is counted from docking until the vault holds everything; its peak RSS is the kernel's
+high-water mark (VmHWM) of the daemon plus that of its transfer process.
 
 Prints one JSON object. Needs root. Run: ``.venv/bin/python bench/shiftchange.py [--quick] [--load 2]``.
 """
@@ -74,15 +75,47 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else float("nan")
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its living descendants (the daemon's transfer process, a running ffprobe)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+    return out
+
+
+def _stat(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return ["0"] * 20  # ended between the listing and the read: its time is in its parent's
+
+
 def proc_user_sys_s(pid: int) -> tuple[float, float]:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[13])) / TICK, (int(fields[12]) + int(fields[14])) / TICK
+    """(user, system) seconds of ``pid``'s threads, its living descendants and its waited-for children."""
+    fields = [_stat(p) for p in _tree(pid)]
+    return (sum(int(f[11]) + int(f[13]) for f in fields) / TICK,
+            sum(int(f[12]) + int(f[14]) for f in fields) / TICK)
 
 
 def proc_cpu_s(pid: int) -> float:
-    """utime + stime of ``pid``'s threads plus its waited-for children (ffprobe), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / TICK
+    """utime + stime of ``pid``'s threads, its living descendants (the transfer process) and its
+    waited-for children (ffprobe), in seconds."""
+    return sum(proc_user_sys_s(pid))
+
+
+def tree_hwm_kb(pid: int) -> dict[int, int]:
+    """Peak resident memory (VmHWM) of ``pid`` and of each living descendant that is a Python
+    process of the dock (the transfer process); a passing ffprobe is not the dock's memory."""
+    out = {pid: proc_status_kb(pid, "VmHWM")}
+    for p in _tree(pid)[1:]:
+        with contextlib.suppress(OSError):
+            if "station.outbox.transfer_child" in Path(f"/proc/{p}/cmdline").read_text():
+                out[p] = proc_status_kb(p, "VmHWM")
+    return out
 
 
 def proc_status_kb(pid: int, key: str) -> int:
@@ -445,7 +478,10 @@ def run(work: Path, per_camera: int, recordings: int, load: int, window: str,
         us1 = proc_user_sys_s(daemon.pid)
         user_sys = (us1[0] - us0[0], us1[1] - us0[1])
         kcpu = proc_cpu_s(kiosk.pid) - kcpu0
-        hwm_mb = proc_status_kb(daemon.pid, "VmHWM") / 1024
+        # Both processes' peaks added: an upper bound of what the dock held at any one moment.
+        hwms = tree_hwm_kb(daemon.pid)
+        hwm_mb = sum(hwms.values()) / 1024
+        transfer_hwm_mb = sum(v for k, v in hwms.items() if k != daemon.pid) / 1024
         kiosk_hwm_mb = proc_status_kb(kiosk.pid, "VmHWM") / 1024
         load_avg = os.getloadavg()
         stop.touch()
@@ -463,7 +499,7 @@ def run(work: Path, per_camera: int, recordings: int, load: int, window: str,
     return analyse(
         docked_at=docked_at, rows=rows, receipts=receipts, samples=samples, ready_t=ready_t or done_t,
         done_t=done_t, cpu=cpu, user_sys=user_sys, cpu_ready=cpu_ready - cpu0, kcpu=kcpu, hwm_mb=hwm_mb,
-        kiosk_hwm_mb=kiosk_hwm_mb,
+        transfer_hwm_mb=transfer_hwm_mb, kiosk_hwm_mb=kiosk_hwm_mb,
         frames=report["frame_times"], repaints=report["repaint_times"], raw=raw, raw_cpu=raw_cpu, per_camera=per_camera,
         recordings=recordings, cipher_bytes=int(cipher_bytes), load_avg=load_avg, mono0=t0, clocks=clocks,
     )
@@ -518,7 +554,8 @@ def since_docking(wall: float, clocks: list[tuple[float, float]]) -> float:
 def analyse(*, docked_at: datetime, rows: list[tuple[int, str, str]], receipts: list[tuple[datetime, int]],
             samples: list[tuple[float, int]], ready_t: float, done_t: float, cpu: float,
             user_sys: tuple[float, float], cpu_ready: float,
-            kcpu: float, hwm_mb: float, kiosk_hwm_mb: float, frames: list[float], repaints: list[float],
+            kcpu: float, hwm_mb: float, transfer_hwm_mb: float, kiosk_hwm_mb: float,
+            frames: list[float], repaints: list[float],
             raw: list[float], raw_cpu: float, per_camera: int, recordings: int, cipher_bytes: int,
             load_avg: tuple[float, float, float], mono0: float, clocks: list[tuple[float, float]]) -> dict[str, Any]:
     def rel(text: str) -> float:
@@ -575,6 +612,7 @@ def analyse(*, docked_at: datetime, rows: list[tuple[int, str, str]], receipts: 
         "cpu_cores_until_ready": round(cpu_ready / ready_t, 2),
         "kiosk_cpu_s_per_gib": round(kcpu / (footage / GiB), 2),
         "peak_rss_mb": round(hwm_mb, 1),
+        "peak_rss_mb_of_transfer_process": round(transfer_hwm_mb, 1),
         "kiosk_peak_rss_mb": round(kiosk_hwm_mb, 1),
         "kiosk_p99_frame_ms": round(percentile(in_window, 0.99), 2),
         "kiosk_p50_frame_ms": round(statistics.median(in_window), 2) if in_window else None,

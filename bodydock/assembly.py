@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import zoneinfo
 from typing import Any
@@ -16,6 +17,7 @@ from station.crypto.keys import load_signing_key
 from station.outbox.deliverer import DeliveryPolicy
 from station.outbox.target import VaultTarget
 from station.outbox.timewindows import Schedule
+from station.outbox.transfer_process import TransferProcess
 from station.sources.dock_tracker import SlotMap, SlotPorts
 from station.sources.interface import DeviceSource
 from station.sources.power import PortPower
@@ -29,6 +31,9 @@ from station.storage.store import Store
 def _make_target(cfg: StationConfig) -> VaultTarget:
     # The uploader is an edge: imported by name so the core never imports paramiko.
     upload = importlib.import_module("upload")
+    if cfg.vault.target in ("sftp", "s3") and cfg.vault.upload.separate_process:
+        # The transfers' CPU work on a core of its own (station/outbox/transfer_process.py).
+        return TransferProcess(functools.partial(upload.make_target, cfg.vault))
     target: VaultTarget = upload.make_target(cfg.vault)
     return target
 

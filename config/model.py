@@ -127,6 +127,8 @@ class UploadPolicy:
     retry_initial_s: float = 5
     retry_max_s: float = 600
     audit_segment_minutes: float = 15  # how often the audit log goes to the vault
+    # SFTP and S3 transfers in a process of their own, beside the offloads (not the local folder)
+    separate_process: bool = True
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,13 @@ def _targets(variable: str = "BODYDOCK_CRASH_AT") -> dict[str, int]:
 
 _TARGETS = _targets()
 _HANGS = _targets("BODYDOCK_HANG_AT")
+_COMPANIONS: list[int] = []
+
+
+def die_with(pid: int) -> None:
+    """A crash point reached in this process also kills ``pid``: a helper process of the daemon
+    (station/outbox/transfer_child.py) takes the whole dock down with it, as one process would."""
+    _COMPANIONS.append(pid)
 
 
 def _reached(name: str, targets: dict[str, int]) -> bool:
@@ -43,6 +50,8 @@ def crash_point(name: str) -> None:
     if not _TARGETS or name not in _TARGETS:
         return
     if _reached(name, _TARGETS):
+        for pid in _COMPANIONS:
+            os.kill(pid, signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)
 
 

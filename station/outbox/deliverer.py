@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 # While offloads are behind (``yield_to``), a transfer waits up to this long before each request.
 YIELD_MAX_S = 1.0
 YIELD_STEP_S = 0.02
+# Under a bandwidth cap, a transfer asks the pacer at least every this many seconds' worth of bytes.
+CAPPED_BATCH_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class TokenBucket:
 class _OutboxPacer(Pacer):
     def __init__(self, outbox: Deliverer) -> None:
         self.outbox = outbox
+        if outbox._bucket is not None:
+            self.batch_bytes = max(1, int(outbox._bucket.rate * CAPPED_BATCH_S))
 
     def pace(self, nbytes: int) -> None:
         ob = self.outbox

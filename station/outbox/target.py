@@ -60,6 +60,14 @@ class VaultError(Exception):
         self.permanent = permanent
         self.alert = alert
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keep the keyword arguments across a pickle (station/outbox/transfer_process.py).
+        return (_rebuild_vault_error, (type(self), str(self), self.permanent, self.alert))
+
+
+def _rebuild_vault_error(cls: type[VaultError], message: str, permanent: bool, alert: VaultAlert | None) -> VaultError:
+    return cls(message, permanent=permanent, alert=alert)
+
 
 def confirmed_payload_missing(item: DeliveryItem, where: str, found: str) -> VaultError:
     """The vault no longer holds the payload it confirmed: staff must look; the dock sends nothing over it."""
@@ -73,6 +81,10 @@ class TransferPaused(VaultError):
 
 class Pacer(abc.ABC):
     """The outbox's say over a running transfer: bandwidth cap, time windows, shutdown."""
+
+    # A transfer in another process may send up to this many bytes between two asks (None: it
+    # chooses); a bandwidth cap wants it small, so the link sees a steady rate, not bursts.
+    batch_bytes: int | None = None
 
     @abc.abstractmethod
     def pace(self, nbytes: int) -> None:
