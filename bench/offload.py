@@ -56,7 +56,7 @@ from device_adapters.simulated.adapter import SimulatedAdapter  # noqa: E402
 from device_adapters.simulated.generate import make_camera, make_large_recording  # noqa: E402
 from station.crypto.agecrypt import AgeEncryptor  # noqa: E402
 from station.crypto.keys import generate_age_identity, generate_signing_key, load_signing_key  # noqa: E402
-from station.offload.pipeline import OffloadJob, OffloadOk, Progress, offload_camera  # noqa: E402
+from station.offload.pipeline import READ_AHEAD_CHUNKS, OffloadJob, OffloadOk, Progress, offload_camera  # noqa: E402
 from station.storage.audit import AuditLog  # noqa: E402
 from station.storage.journal import Journal  # noqa: E402
 from station.storage.store import Store  # noqa: E402
@@ -176,7 +176,7 @@ def _synthetic_digest(head: bytes, size: int, block: bytes) -> str:
 
 
 def _offload(work: Path, adapter: CameraAdapter, slot: int, tag: str, recipient: str, signing: Path,
-             delete_as_you_go: bool) -> tuple[int, float]:
+             delete_as_you_go: bool, read_ahead: int = READ_AHEAD_CHUNKS) -> tuple[int, float]:
     store = Store(work / f"store-{tag}", 0)
     journal = Journal(work / f"journal-{tag}.sqlite")
     audit = AuditLog(work / f"audit-{tag}.log")
@@ -190,6 +190,7 @@ def _offload(work: Path, adapter: CameraAdapter, slot: int, tag: str, recipient:
         journal=journal, audit=audit, store=store, signing_key=load_signing_key(signing), station_id="bench",
         slot_id=slot, adapter=adapter, camera=adapter.identify(), verify_policy="device-hash",
         chunk_size=MiB, progress=Progress(), recipients=(recipient,), on_verified=drop,
+        read_ahead=read_ahead,
     )
     t0 = time.perf_counter()
     result = offload_camera(job)
@@ -201,7 +202,9 @@ def _offload(work: Path, adapter: CameraAdapter, slot: int, tag: str, recipient:
     return result.bytes, elapsed
 
 
-def phase_parallel(work: Path, size: int) -> dict[str, float]:
+def phase_parallel(work: Path, size: int, read_ahead: int) -> dict[str, float]:
+    work = work / f"parallel-ra{read_ahead}"
+    work.mkdir()
     signing, recipient = _keys(work)
     make_camera(work / "cams", "CLIP", recordings=1, seconds=1)
     head = next((work / "cams" / "CLIP").rglob("*.MP4")).read_bytes()
@@ -212,7 +215,8 @@ def phase_parallel(work: Path, size: int) -> dict[str, float]:
     lock = threading.Lock()
 
     def run(i: int) -> None:
-        r = _offload(work, cams[i], i + 1, f"par{i}", recipient, signing, delete_as_you_go=True)
+        r = _offload(work, cams[i], i + 1, f"par{i}", recipient, signing, delete_as_you_go=True,
+                     read_ahead=read_ahead)
         with lock:
             results.append(r)
 
@@ -262,10 +266,13 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument("--phase", choices=["parallel"], help=argparse.SUPPRESS)
     ap.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--read-ahead", type=int, nargs="+", default=[READ_AHEAD_CHUNKS], metavar="CHUNKS",
+                    help=f"read-ahead depths to run the 8-slot phase with, side by side (default {READ_AHEAD_CHUNKS},"
+                         " the station's); the first is the one reported as bodydock_parallel_mbps")
     args = ap.parse_args()
 
     if args.phase == "parallel":
-        print(json.dumps(phase_parallel(args.workdir, args.size)))
+        print(json.dumps(phase_parallel(args.workdir, args.size, args.read_ahead[0])))
         return 0
 
     for tool in ("age", "sha256sum", "cat", "ffprobe"):
@@ -298,9 +305,11 @@ def main() -> int:
                                           delete_as_you_go=True)
         assert single_bytes == total
 
-        par = json.loads(subprocess.run(
-            [sys.executable, __file__, "--phase", "parallel", "--workdir", str(work), "--size", str(par_size)],
-            check=True, capture_output=True, text=True).stdout)
+        runs = {depth: json.loads(subprocess.run(
+            [sys.executable, __file__, "--phase", "parallel", "--workdir", str(work), "--size", str(par_size),
+             "--read-ahead", str(depth)], check=True, capture_output=True, text=True).stdout)
+            for depth in args.read_ahead}
+        par = runs[args.read_ahead[0]]
 
         single = total / single_s / MB
         tools = total / tools_s / MB
@@ -321,7 +330,13 @@ def main() -> int:
             "ratio_vs_cat": round(single / (total / cat_s / MB), 3),
             "peak_rss_mb": round(par["peak_rss_mb"], 1),
             "cpu_cores_used": round(par["cpu_cores_used"], 3),
+            "read_ahead_chunks": args.read_ahead[0],
         }
+        if len(runs) > 1:
+            report["by_read_ahead"] = {
+                str(depth): {"ratio_parallel_vs_source_limit": round(r["parallel_mbps"] / limit, 3),
+                             "cpu_cores_used": round(r["cpu_cores_used"], 3), "peak_rss_mb": round(r["peak_rss_mb"], 1)}
+                for depth, r in runs.items()}
         print(json.dumps(report, indent=2))
     finally:
         if args.workdir is None:

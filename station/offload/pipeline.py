@@ -78,6 +78,9 @@ class OffloadFault:
 OffloadResult = OffloadOk | StoreFull | OffloadFault
 
 
+READ_AHEAD_CHUNKS = 3
+
+
 @dataclass(frozen=True)
 class OffloadJob:
     journal: Journal
@@ -97,6 +100,9 @@ class OffloadJob:
     direct_io: bool = True
     # policies.retention_days: written into each manifest as what the vault must apply (None: not written).
     retention_days: int | None = None
+    # Chunks read ahead of the encryptor: how long the camera keeps streaming while this offload's
+    # thread waits for the CPU (depth x chunk_size / the camera's rate).
+    read_ahead: int = READ_AHEAD_CHUNKS
     # Called after each recording is verified (the benchmark empties the store with it).
     on_verified: Callable[[str], None] | None = None
     # Called between chunks; returning True aborts (camera left, station stopping).
@@ -163,16 +169,15 @@ def _stream_pipelined(
     job: OffloadJob,
     reader_sinks: list[Callable[[memoryview], object]],
     sinks: list[Callable[[memoryview], object]],
-    depth: int = 3,
 ) -> int:
     """Read ahead on a reader thread while this thread processes the previous chunk.
 
     Like kernel read-ahead on a real USB camera, this keeps the link busy during encryption,
     and it puts the plaintext hash on the second core (hashlib releases the GIL). Memory is
-    fixed: ``depth`` chunk buffers, recycled.
+    fixed: ``job.read_ahead`` chunk buffers, recycled.
     """
     free: queue.Queue[bytearray] = queue.Queue()
-    for _ in range(depth):
+    for _ in range(max(1, job.read_ahead)):
         free.put(bytearray(job.chunk_size))
     full: queue.Queue[tuple[bytearray, int] | BaseException | object] = queue.Queue()
     stop = threading.Event()
