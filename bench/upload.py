@@ -277,11 +277,14 @@ def main() -> None:
     ap.add_argument("--target", choices=("sftp", "s3"), default="sftp",
                     help="sftp (above) or s3: bodydock's S3 target beside boto3 upload_file on real radosgw "
                          "(see bench/upload_s3.py)")
+    ap.add_argument("--store-core", action="store_true",
+                    help="s3: then run the rounds again with the store pinned to CPU 1 and this client to CPU 0 "
+                         "(a deployment's store is other machines); reported as store_on_its_own_core")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/upload.py needs root (sshd chroot, network namespace, tc, mount)")
     if args.target == "s3":
-        main_s3(args.quick, args.repeat)
+        main_s3(args.quick, args.repeat, args.store_core)
         return
     size = (64 if args.quick else 1024) * 1024 * 1024
     repeat = args.repeat or (1 if args.quick else 5)
@@ -312,7 +315,7 @@ def main() -> None:
     print(json.dumps(result, indent=2))
 
 
-def main_s3(quick: bool, repeat_arg: int | None) -> None:
+def main_s3(quick: bool, repeat_arg: int | None, store_core: bool = False) -> None:
     import signal
 
     from bench.upload_s3 import run_s3
@@ -329,7 +332,7 @@ def main_s3(quick: bool, repeat_arg: int | None) -> None:
         src, digest = make_source(work, size)
         result: dict[str, Any] = {"target": "s3", "data_bytes": size, "repeat": repeat, "cpus": os.cpu_count(),
                                   "store": "single-node Ceph 16 (memstore OSD, radosgw beast) behind a doorway"}
-        result |= run_s3(src, size, digest, work, repeat)
+        result |= run_s3(src, size, digest, work, repeat, store_core)
     print(json.dumps(result, indent=2))
 
 

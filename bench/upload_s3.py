@@ -18,7 +18,9 @@ Contenders, alternating round by round on the same file, over the same plain-htt
     upload/s3_target.py), which is what botocore itself does over https.
 
 ``mb_per_s`` is the best round, ``median_mb_per_s`` the median; ``ratio_s3_vs_reference`` is
-bodydock / the best reference (and ``_median`` for medians). ``client_cpu_s_per_gib`` is this
+bodydock / the best reference (and ``_median`` for medians). With ``--store-core`` the rounds run
+again with Ceph's daemons pinned to CPU 1 and this process to CPU 0, as when the store is other
+machines (``store_on_its_own_core``, the same fields). ``client_cpu_s_per_gib`` is this
 process's CPU time (every thread) per GiB delivered, median over the rounds;
 ``store_cpu_s_per_gib`` that of radosgw, the OSD and the doorway together (including what they
 burn idle while the round lasts).
@@ -26,6 +28,7 @@ burn idle while the round lasts).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import resource
@@ -64,7 +67,7 @@ def _empty(lab: S3Lab, bucket: str) -> None:
     lab.cluster.run("radosgw-admin", "-n", "client.admin", "gc", "process", "--include-all", timeout=300)
 
 
-def run_s3(src: Path, size: int, digest: str, work: Path, repeat: int) -> dict[str, Any]:
+def run_s3(src: Path, size: int, digest: str, work: Path, repeat: int, store_core: bool = False) -> dict[str, Any]:
     import boto3.s3.transfer
 
     with ceph_cluster() as cluster:
@@ -104,24 +107,60 @@ def run_s3(src: Path, size: int, digest: str, work: Path, repeat: int) -> dict[s
             _empty(lab, bucket)
         names = list(runners)
         gib = size / 2**30
-        for rep in range(repeat):
-            for name in names[rep % len(names):] + names[:rep % len(names)]:
-                c0, s0 = _self_cpu_s(), _cpu_s(store_pids)
-                t0 = time.perf_counter()
-                runners[name]()
-                dt = time.perf_counter() - t0
-                client_cpu[name].append((_self_cpu_s() - c0) / gib)
-                store_cpu[name].append((_cpu_s(store_pids) - s0) / gib)
-                samples[name].append(size / dt / 1e6)
-                loads.append(os.getloadavg()[0])
-                _empty(lab, bucket)
-                print(f"  s3 #{rep + 1} {name}: {samples[name][-1]:.1f} MB/s, client {client_cpu[name][-1]:.2f} "
-                      f"CPU s/GiB, store {store_cpu[name][-1]:.2f}, load {loads[-1]:.2f}", file=sys.stderr, flush=True)
+
+        def rounds(tag: str) -> None:
+            for rep in range(repeat):
+                for name in names[rep % len(names):] + names[:rep % len(names)]:
+                    c0, s0 = _self_cpu_s(), _cpu_s(store_pids)
+                    t0 = time.perf_counter()
+                    runners[name]()
+                    dt = time.perf_counter() - t0
+                    client_cpu[name].append((_self_cpu_s() - c0) / gib)
+                    store_cpu[name].append((_cpu_s(store_pids) - s0) / gib)
+                    samples[name].append(size / dt / 1e6)
+                    loads.append(os.getloadavg()[0])
+                    _empty(lab, bucket)
+                    print(f"  s3 {tag}#{rep + 1} {name}: {samples[name][-1]:.1f} MB/s, client "
+                          f"{client_cpu[name][-1]:.2f} CPU s/GiB, store {store_cpu[name][-1]:.2f}, "
+                          f"load {loads[-1]:.2f}", file=sys.stderr, flush=True)
+
+        rounds("")
+        split: dict[str, Any] | None = None
+        if store_core and (os.cpu_count() or 1) >= 2:
+            # The store on a core of its own, the client on another: a deployment's store is other
+            # machines, so the client's CPU never slows it. The same for every contender.
+            shared = (dict(samples), dict(client_cpu), dict(store_cpu))
+            for d in (samples, client_cpu, store_cpu):
+                for k in d:
+                    d[k] = []
+            _pin([os.getpid()], {0})
+            _pin(store_pids, {1})
+            rounds("store-on-core-1 ")
+            split = _summary(samples, client_cpu, store_cpu)
+            samples, client_cpu, store_cpu = shared
+            _pin([os.getpid(), *store_pids], set(range(os.cpu_count() or 1)))
         target.close()
         rss = round(cluster.rss_mib())
     out: dict[str, Any] = {"load_average_1min": [round(x, 2) for x in loads], "ceph_rss_mib": rss,
                            "bodydock_part_mib": DEFAULTS.part_size // MiB,
                            "bodydock_parallel_parts": DEFAULTS.parallel_parts}
+    out |= _summary(samples, client_cpu, store_cpu)
+    if split is not None:
+        out["store_on_its_own_core"] = split
+    return out
+
+
+def _pin(pids: list[int], cpus: set[int]) -> None:
+    """Every thread of these processes onto ``cpus`` (threads they start later inherit it)."""
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                os.sched_setaffinity(int(task.name), cpus)
+
+
+def _summary(samples: dict[str, list[float]], client_cpu: dict[str, list[float]],
+             store_cpu: dict[str, list[float]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
     for name, ss in samples.items():
         out[name] = {"mb_per_s": round(max(ss), 1), "median_mb_per_s": round(statistics.median(ss), 1),
                      "samples_mb_per_s": [round(x, 1) for x in ss],
