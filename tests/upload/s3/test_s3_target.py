@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import logging
 import os
@@ -20,11 +21,12 @@ import botocore.exceptions
 import pytest
 
 from station.outbox.target import VaultAlert, VaultError
+from station.outbox.transfer_process import TransferProcess
 from tests.ceph_fixture import S3Lab
 from tests.conftest import ROOT
 from tests.upload.conftest import make_item
 from tests.upload.s3.conftest import dock_settings, dock_target
-from upload.s3_target import SHA_META, load_credentials, multipart_etag
+from upload.s3_target import SHA_META, S3Target, load_credentials, multipart_etag
 
 MiB = 1024 * 1024
 KEY = "dock-1/2026/11/23/CAM1-20261123T080000-abc.mp4.age"
@@ -191,3 +193,27 @@ def test_unsigned_parts_are_still_checked_by_their_content_md5(s3lab: S3Lab, buc
     control.abort_multipart_upload(Bucket=bucket, Key="x/unsigned", UploadId=up["UploadId"])
     assert payload_hash["UploadPart"] == ["UNSIGNED-PAYLOAD"] * 2
     assert payload_hash["CreateMultipartUpload"] == [hashlib.sha256(b"").hexdigest()]  # signed
+
+
+def test_delivered_from_the_transfer_process_with_its_alerts(s3lab: S3Lab, bucket: str, tmp_path: Path) -> None:
+    # How the daemon runs it (vault.upload.separate_process): the target built and run in a child.
+    data = os.urandom(11 * MiB)
+    target = TransferProcess(functools.partial(S3Target, dock_settings(s3lab, bucket)))
+    try:
+        assert target.pid != os.getpid() and bucket in target.description
+        receipt = target.deliver(make_item(tmp_path, data))
+        assert s3lab.sha256(bucket, KEY) == receipt.sha256 == hashlib.sha256(data).hexdigest()
+        assert not s3lab.uploads(bucket)
+    finally:
+        target.close()
+    wrong = tmp_path / "wrong.credentials"
+    fd = os.open(wrong, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, b"[default]\naws_access_key_id = NOBODY\naws_secret_access_key = nothing\n")
+    os.close(fd)
+    refused = TransferProcess(functools.partial(S3Target, dock_settings(s3lab, bucket, credentials_file=wrong)))
+    try:
+        with pytest.raises(VaultError) as err:
+            refused.deliver(make_item(tmp_path / "again", data))
+        assert err.value.alert is VaultAlert.AUTH
+    finally:
+        refused.close()
