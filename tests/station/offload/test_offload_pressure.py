@@ -8,7 +8,7 @@ import time
 from types import SimpleNamespace
 from typing import Any, cast
 
-from station.offload.pipeline import OffloadJob, Progress, _stream_pipelined
+from station.offload.pipeline import READ_AHEAD_CHUNKS, OffloadJob, Progress, _stream_pipelined
 from station.offload.pressure import CameraLag, OffloadPressure
 
 CHUNK = 64 * 1024
@@ -33,7 +33,7 @@ class Camera(io.RawIOBase):
 
 def _job(pressure: OffloadPressure) -> OffloadJob:
     return cast(OffloadJob, SimpleNamespace(chunk_size=CHUNK, slot_id=1, progress=Progress(), pressure=pressure,
-                                            cancelled=lambda: False))
+                                            cancelled=lambda: False, read_ahead=READ_AHEAD_CHUNKS))
 
 
 def test_a_store_slower_than_the_camera_is_pressure() -> None:
