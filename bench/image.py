@@ -9,6 +9,8 @@
    creation; the plain system's machine-id); ``first_boot_s`` is reported as well. Target: <= 1.5.
 3. ``appliance_rss_mb``: the RSS of the station's and the kiosk's processes (bodydock daemon, cage,
    Xwayland, the Kivy kiosk) once READY, read over maintenance SSH.
+4. ``appliance_boot``: the guest's own account of that second boot (``systemd-analyze time``, the
+   critical chain to bodydock.service, the slowest units), to say where the time goes.
 
 Run as root after ``make image``: ``.venv/bin/python bench/image.py``. Prints one JSON object.
 """
@@ -65,7 +67,7 @@ def boot_plain(work: Path) -> tuple[float, float]:
         dock.stop()
 
 
-def boot_appliance(work: Path, image: Path) -> tuple[float, float, float]:
+def boot_appliance(work: Path, image: Path, boot: dict[str, list[str]]) -> tuple[float, float, float]:
     key = work / "maint"
     pub = keygen(key)
     prov = work / "prov.img"
@@ -91,6 +93,13 @@ def boot_appliance(work: Path, image: Path) -> tuple[float, float, float]:
             # Wait until the kiosk itself runs under cage (not only the daemon).
             return sum(int(x) for x in out) if "bodydock kiosk" in procs.replace("cage -d -- ", "") else 0
         kib = wait_until("the station and the kiosk running", rss_kib, timeout=900, every=10)
+        # Where the second boot's time went, from the guest's own accounting.
+        def guest(command: str) -> list[str]:
+            return dock.sh(key, known, command + " --no-pager", check=False).stdout.strip().splitlines()
+
+        boot["time"] = guest("systemd-analyze time")
+        boot["critical_chain"] = guest("systemd-analyze critical-chain bodydock.service")[2:]
+        boot["blame_top"] = [" ".join(line.split()) for line in guest("systemd-analyze blame")[:12]]
         return first, steady, kib / 1024
     finally:
         dock.stop()
@@ -106,7 +115,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-image-") as tmp:
         work = Path(tmp)
         plain_first, plain_steady = boot_plain(work)
-        first, steady, rss_mb = boot_appliance(work, a.image)
+        boot: dict[str, list[str]] = {}
+        first, steady, rss_mb = boot_appliance(work, a.image, boot)
     result = {
         "image_mb": round(a.image.stat().st_size / 2**20, 1),
         "image_allocated_mb": round(allocated / 2**20, 1),
@@ -117,6 +127,7 @@ def main() -> int:
         "first_boot_to_ready_s": round(first, 1),
         "plain_debian_first_boot_s": round(plain_first, 1),
         "appliance_rss_mb": round(rss_mb, 1),
+        "appliance_boot": boot,
     }
     print(json.dumps(result, indent=2))
     return 0
