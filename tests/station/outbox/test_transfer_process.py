@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from station.outbox.target import DeliveryItem, Pacer, TransferPaused, VaultAlert, VaultError, VaultTarget
+from station.outbox.transfer_child import TRANSFER_NICE
 from station.outbox.transfer_process import PACE_BYTES, TransferProcess
 from tests.conftest import wait_for
 from tests.station.outbox import transfer_targets
@@ -63,6 +64,9 @@ def test_delivers_through_another_process_and_asks_the_pacer_for_every_byte(
     closing.append(target)
     assert target.description == f"local folder {vault}"
     assert target.pid is not None and target.pid != os.getpid()
+    # The cameras first: the transfers run at a lower priority than the daemon's offloads.
+    nice = int(Path(f"/proc/{target.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+    assert nice == min(19, os.getpriority(os.PRIO_PROCESS, 0) + TRANSFER_NICE)
     item = make_item(tmp_path, 5 * PACE_BYTES + 123)
     pacer = CountingPacer()
     receipt = target.deliver(item, pacer)
