@@ -110,7 +110,7 @@ def _deliver(link: _Link, target: VaultTarget, request: int, item: DeliveryItem,
                 pacer.settle()
     except VaultError as exc:
         result = exc
-    except Exception as exc:
+    except BaseException as exc:  # every delivery is answered, or the daemon's worker waits forever
         log.exception("%s: delivery failed", item.recording_id)
         result = VaultError(f"{type(exc).__name__}: {exc}")
     finally:

@@ -31,7 +31,7 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any
 
-from station.outbox.target import DeliveryItem, Pacer, VaultError, VaultReceipt, VaultTarget
+from station.outbox.target import DeliveryItem, Pacer, TransferPaused, VaultError, VaultReceipt, VaultTarget
 
 log = logging.getLogger(__name__)
 # The child asks the pacer at least this often (bytes sent, or seconds since the last answer).
@@ -166,11 +166,14 @@ class TransferProcess(VaultTarget):
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._spawner = _Spawner()
+        self._closed = False
         self._child: _Child | None = _Child(factory, self._spawner)
         self.description = self._child.description
 
     def _running(self) -> _Child:
         with self._lock:
+            if self._closed:
+                raise TransferPaused("station stopping")
             child = self._child
             if child is None or child.gone is not None:
                 if child is not None:
@@ -193,6 +196,9 @@ class TransferProcess(VaultTarget):
                             pacer.pace(int(msg[2]))
                     except VaultError as exc:
                         error = exc
+                    except Exception as exc:  # the child must hear it, or its transfer waits forever
+                        log.exception("%s: the pacer failed", item.recording_id)
+                        error = VaultError(f"the outbox's pacer failed: {type(exc).__name__}: {exc}")
                     child.send(("paced", request, error))
                 elif msg[0] == "done":
                     result = msg[2]
@@ -209,6 +215,7 @@ class TransferProcess(VaultTarget):
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             child, self._child = self._child, None
         if child is not None and child.gone is None:
             child.close()

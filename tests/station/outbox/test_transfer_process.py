@@ -37,6 +37,11 @@ def make_item(tmp: Path, size: int, rid: str = "rec-1") -> DeliveryItem:
                         manifest_path=manifest, manifest_name=manifest.name)
 
 
+class BrokenPacer(Pacer):
+    def pace(self, nbytes: int) -> None:
+        raise RuntimeError("a bug in the outbox")
+
+
 class CountingPacer(Pacer):
     def __init__(self, stop_after: int | None = None, batch_bytes: int | None = None) -> None:
         self.calls: list[int] = []
@@ -204,3 +209,17 @@ def test_a_crash_point_in_the_child_kills_the_daemon_too(tmp_path: Path, crash_a
         assert (proc.returncode, out.strip()) == (0, "delivered")
     else:
         assert proc.returncode == -signal.SIGKILL and "delivered" not in out
+
+
+def test_a_failing_pacer_ends_the_transfer_and_a_closed_target_sends_nothing(
+        tmp_path: Path, closing: list[VaultTarget]) -> None:
+    vault = tmp_path / "vault"
+    target = TransferProcess(functools.partial(transfer_targets.local, vault))
+    closing.append(target)
+    item = make_item(tmp_path, 3 * PACE_BYTES)
+    with pytest.raises(VaultError, match="pacer failed: RuntimeError: a bug in the outbox"):
+        target.deliver(item, BrokenPacer())
+    assert target.deliver(item, CountingPacer()).sha256 == item.payload_sha256  # the child is still serving
+    target.close()
+    with pytest.raises(TransferPaused, match="stopping"):
+        target.deliver(make_item(tmp_path, 10, "rec-2"), CountingPacer())
