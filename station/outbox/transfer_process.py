@@ -167,8 +167,17 @@ class TransferProcess(VaultTarget):
         self._lock = threading.Lock()
         self._spawner = _Spawner()
         self._closed = False
-        self._child: _Child | None = _Child(factory, self._spawner)
-        self.description = self._child.description
+        self._child: _Child | None = None
+        # Started beside the daemon's own start-up, not in its way: a second interpreter with
+        # paramiko takes seconds on a small CPU. The first delivery waits for it.
+        self._first = threading.Thread(target=self._first_start, name="transfer-process-start", daemon=True)
+        self._first.start()
+
+    def _first_start(self) -> None:
+        try:
+            self._running()
+        except VaultError as exc:  # every delivery says it again until a child starts
+            log.error("vault transfers cannot start: %s", exc)
 
     def _running(self) -> _Child:
         with self._lock:
@@ -179,6 +188,7 @@ class TransferProcess(VaultTarget):
                 if child is not None:
                     log.warning("the transfer process %s; starting a new one", child.gone)
                 child = self._child = _Child(self._factory, self._spawner)
+                self.description = child.description
             return child
 
     def deliver(self, item: DeliveryItem, pacer: Pacer | None = None) -> VaultReceipt:
@@ -223,6 +233,7 @@ class TransferProcess(VaultTarget):
 
     @property
     def pid(self) -> int | None:
-        """The child's process id (for the benchmarks' CPU and memory accounting)."""
+        """The child's process id once it has started (for tests and the benchmarks' accounting)."""
+        self._first.join()
         child = self._child
         return None if child is None or child.gone is not None else child.proc.pid

@@ -67,8 +67,8 @@ def test_delivers_through_another_process_and_asks_the_pacer_for_every_byte(
     vault = tmp_path / "vault"
     target = TransferProcess(functools.partial(transfer_targets.local, vault))
     closing.append(target)
-    assert target.description == f"local folder {vault}"
     assert target.pid is not None and target.pid != os.getpid()
+    assert target.description == f"local folder {vault}"
     # The cameras first: the transfers run at a lower priority than the daemon's offloads.
     nice = int(Path(f"/proc/{target.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
     assert nice == min(19, os.getpriority(os.PRIO_PROCESS, 0) + TRANSFER_NICE)
@@ -119,9 +119,18 @@ def test_a_vault_error_keeps_what_it_says_and_its_log_reaches_the_daemon(
     assert record.process == target.pid
 
 
-def test_a_target_that_cannot_be_built_fails_at_start_up() -> None:
-    with pytest.raises(VaultError, match=r"did not start: FileNotFoundError: /etc/bodydock/vault\.key"):
-        TransferProcess(transfer_targets.unbuildable)
+def test_a_target_that_cannot_be_built_is_said_at_start_up_and_at_every_delivery(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    target = TransferProcess(transfer_targets.unbuildable)
+    try:
+        assert target.pid is None  # the start-up tried and said why
+        said = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert any("did not start: FileNotFoundError: /etc/bodydock/vault.key" in m for m in said), said
+        for _ in range(2):  # tried again each time: the file may have been put right meanwhile
+            with pytest.raises(VaultError, match=r"did not start: FileNotFoundError: /etc/bodydock/vault\.key"):
+                target.deliver(make_item(tmp_path, 10))
+    finally:
+        target.close()
 
 
 def test_a_child_that_dies_mid_transfer_fails_that_delivery_and_is_replaced(
