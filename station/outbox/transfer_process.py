@@ -18,6 +18,7 @@ both were one process.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -83,8 +84,9 @@ class _Child:
         self._lock = threading.Lock()
         self._waiting: dict[int, queue.SimpleQueue[tuple[Any, ...]]] = {}
         self.gone: str | None = None
-        self.send(("start", factory, logging.getLogger().getEffectiveLevel()))
-        # Start-up errors (a missing key file, a bad endpoint) are the daemon's, at start-up.
+        with contextlib.suppress(OSError):  # it died at once: _recv says how
+            self.send(("start", factory, logging.getLogger().getEffectiveLevel()))
+        # A target that cannot be built (a missing key file, a bad endpoint) fails here, with why.
         first = self._recv()
         if first[0] != "ready":
             self.kill()
