@@ -97,9 +97,6 @@ def run_s3(src: Path, size: int, digest: str, work: Path, repeat: int, store_cor
 
         runners: dict[str, Callable[[], None]] = {"bodydock": bodydock}
         runners |= {f"boto3_upload_file_c{c}": reference(c) for c in REFERENCE_CONCURRENCY}
-        samples: dict[str, list[float]] = {k: [] for k in runners}
-        client_cpu: dict[str, list[float]] = {k: [] for k in runners}
-        store_cpu: dict[str, list[float]] = {k: [] for k in runners}
         store_pids = [d.proc.pid for d in cluster.daemons.values()] + ([cluster.door.pid] if cluster.door else [])
         loads: list[float] = []
         for run in runners.values():  # warm-up: clients, connections, the first bucket writes
@@ -108,7 +105,10 @@ def run_s3(src: Path, size: int, digest: str, work: Path, repeat: int, store_cor
         names = list(runners)
         gib = size / 2**30
 
-        def rounds(tag: str) -> None:
+        def rounds(tag: str) -> dict[str, Any]:
+            samples: dict[str, list[float]] = {k: [] for k in runners}
+            client_cpu: dict[str, list[float]] = {k: [] for k in runners}
+            store_cpu: dict[str, list[float]] = {k: [] for k in runners}
             for rep in range(repeat):
                 for name in names[rep % len(names):] + names[:rep % len(names)]:
                     c0, s0 = _self_cpu_s(), _cpu_s(store_pids)
@@ -123,28 +123,23 @@ def run_s3(src: Path, size: int, digest: str, work: Path, repeat: int, store_cor
                     print(f"  s3 {tag}#{rep + 1} {name}: {samples[name][-1]:.1f} MB/s, client "
                           f"{client_cpu[name][-1]:.2f} CPU s/GiB, store {store_cpu[name][-1]:.2f}, "
                           f"load {loads[-1]:.2f}", file=sys.stderr, flush=True)
+            return _summary(samples, client_cpu, store_cpu)
 
-        rounds("")
+        shared = rounds("")
         split: dict[str, Any] | None = None
         if store_core and (os.cpu_count() or 1) >= 2:
             # The store on a core of its own, the client on another: a deployment's store is other
             # machines, so the client's CPU never slows it. The same for every contender.
-            shared = (dict(samples), dict(client_cpu), dict(store_cpu))
-            for d in (samples, client_cpu, store_cpu):
-                for k in d:
-                    d[k] = []
             _pin([os.getpid()], {0})
             _pin(store_pids, {1})
-            rounds("store-on-core-1 ")
-            split = _summary(samples, client_cpu, store_cpu)
-            samples, client_cpu, store_cpu = shared
+            split = rounds("store-on-core-1 ")
             _pin([os.getpid(), *store_pids], set(range(os.cpu_count() or 1)))
         target.close()
         rss = round(cluster.rss_mib())
     out: dict[str, Any] = {"load_average_1min": [round(x, 2) for x in loads], "ceph_rss_mib": rss,
                            "bodydock_part_mib": DEFAULTS.part_size // MiB,
                            "bodydock_parallel_parts": DEFAULTS.parallel_parts}
-    out |= _summary(samples, client_cpu, store_cpu)
+    out |= shared
     if split is not None:
         out["store_on_its_own_core"] = split
     return out

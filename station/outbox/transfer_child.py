@@ -117,10 +117,9 @@ def _deliver(link: _Link, target: VaultTarget, request: int, item: DeliveryItem,
         with link.pacers_lock:
             link.pacers.pop(request, None)
     try:
-        pickle.dumps(result)
-    except Exception:
-        result = VaultError(str(result))
-    link.send(("done", request, result))
+        link.send(("done", request, result))
+    except (pickle.PicklingError, TypeError, AttributeError):  # an error that does not pickle: its words do
+        link.send(("done", request, VaultError(str(result))))
 
 
 def _die_with_the_daemon(daemon: int) -> None:
