@@ -28,11 +28,13 @@ def _load(path: Path):  # type: ignore[no-untyped-def]
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bodydock.assembly import build_station
+    from bodydock.heap import return_large_buffers
     from bodydock.sdnotify import Notifier, watchdog_interval_s
     from bodydock.shift_runtime import build_shift
     from bodydock.watchdog import CoreWatchdog
 
     log = logging.getLogger("bodydock")
+    return_large_buffers()  # before any offload thread allocates
     cfg = _load(args.config)
     station = build_station(cfg)
     shift = build_shift(cfg, station)  # check-out/check-in, roster, badge reader, control socket
