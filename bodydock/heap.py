@@ -12,7 +12,6 @@ buffers are recycled within a recording, so the extra page faults are a few per 
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 log = logging.getLogger(__name__)
@@ -23,14 +22,12 @@ MMAP_THRESHOLD_BYTES = 128 * 1024
 
 
 def return_large_buffers() -> bool:
-    """Fix glibc's mmap threshold for this process. False where there is no glibc (e.g. musl),
-    which returns large blocks by itself."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):
+    """Fix glibc's mmap threshold for this process. False where the C library has no
+    ``mallopt`` or refuses it (the daemon then runs with the library's own policy)."""
+    # The interpreter's own symbols include its C library's: no ctypes.util.find_library, which
+    # runs ldconfig (a subprocess at every start-up, slow on a small CPU).
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is None:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
