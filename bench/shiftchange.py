@@ -21,7 +21,10 @@ offloaded, wiped, charged = ready) and vault receipts (confirmed_at), against th
 bench docked the cameras; the vault's bytes on disk are sampled for the upload's throughput while
 offloads run. The daemon's CPU (its threads, its transfer process and waited-for children, from
 /proc) is counted from docking until the vault holds everything; its peak RSS is the kernel's
-high-water mark (VmHWM) of the daemon plus that of its transfer process.
+high-water mark (VmHWM) of the daemon plus that of its transfer process. ``machine_cpu`` splits
+the whole machine's cores, until every camera is ready and after, between the dock, the vault's
+sshd, the link's proxy, the kiosk, Xvfb, the hogs, this bench and the rest (/proc/stat and every
+process's /proc/PID/stat), so it shows whether the upload had a core left to take.
 
 Prints one JSON object. Needs root. Run: ``.venv/bin/python bench/shiftchange.py [--quick] [--load 2]``.
 """
@@ -123,6 +126,76 @@ def proc_status_kb(pid: int, key: str) -> int:
         if line.startswith(key + ":"):
             return int(line.split()[1])
     return 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MachineCpu:
+    """One instant of the whole machine's CPU: /proc/stat's busy and idle jiffies, and every
+    living process's own utime + stime by who it is in this run."""
+    at: float
+    busy_s: float
+    idle_s: float
+    by_pid: dict[int, tuple[str, float]]
+
+
+def _party(pid: int, stat: list[str], dock: set[int], kiosk: int, bench: int) -> str:
+    if pid in dock:
+        return "dock"
+    if pid == kiosk:
+        return "kiosk"
+    if pid == bench:
+        return "bench"
+    if stat[1] == "2" or pid == 2:
+        return "kernel_threads"
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "other"
+    if comm == "Xvfb":
+        return "xvfb"
+    if comm.startswith("sshd"):
+        return "vault_sshd"
+    if "delayproxy" in cmdline:
+        return "link_proxy"
+    if "--phase sink" in cmdline:
+        return "link_proxy"
+    if comm.startswith("stress-ng"):
+        return "cpu_hogs"
+    return "other"
+
+
+def machine_cpu(dock_pid: int, kiosk_pid: int) -> MachineCpu:
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    dock = set(_tree(dock_pid))
+    by_pid: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        stat = _stat(pid)
+        if stat[0] == "0":
+            continue
+        by_pid[pid] = (_party(pid, stat, dock, kiosk_pid, os.getpid()), (int(stat[11]) + int(stat[12])) / TICK)
+    return MachineCpu(at=time.monotonic(), busy_s=(user + nice + system + irq + softirq + steal) / TICK,
+                      idle_s=(idle + iowait) / TICK, by_pid=by_pid)
+
+
+def machine_between(a: MachineCpu, b: MachineCpu) -> dict[str, float]:
+    """Cores used between two instants, by party: the machine's busy and idle cores from /proc/stat,
+    each party's from its processes living at the end (a process that ended in between is in
+    ``unaccounted``, with interrupts and what /proc does not split)."""
+    span = max(b.at - a.at, 1e-9)
+    parties: dict[str, float] = {}
+    for pid, (party, cpu) in b.by_pid.items():
+        before = a.by_pid.get(pid, (party, 0.0))[1]
+        parties[party] = parties.get(party, 0.0) + max(cpu - before, 0.0)
+    busy = b.busy_s - a.busy_s
+    out = {"busy_cores": busy / span, "idle_cores": (b.idle_s - a.idle_s) / span}
+    out |= {f"{k}_cores": v / span for k, v in sorted(parties.items())}
+    out["unaccounted_cores"] = (busy - sum(parties.values())) / span
+    return {k: round(v, 2) for k, v in out.items()}
 
 
 def tcp_sink(host: str, port: int) -> None:
@@ -441,6 +514,7 @@ def run(work: Path, per_camera: int, recordings: int, load: int, window: str,
         total_recs = CAMERAS * recordings
         cpu0, kcpu0 = proc_cpu_s(daemon.pid), proc_cpu_s(kiosk.pid)
         us0 = proc_user_sys_s(daemon.pid)
+        machine0 = machine_cpu(daemon.pid, kiosk.pid)
         docked_at = datetime.now(UTC)
         t0 = time.monotonic()
         spy = _profiler(daemon.pid, work) if PROFILE else None
@@ -449,6 +523,7 @@ def run(work: Path, per_camera: int, recordings: int, load: int, window: str,
         samples: list[tuple[float, int]] = []
         clocks: list[tuple[float, float]] = [(0.0, docked_at.timestamp())]  # (monotonic since t0, wall)
         ready_t: float | None = None
+        machine_ready: MachineCpu | None = None
         cpu_ready = 0.0
         deadline = t0 + 120 + 20 * per_camera * CAMERAS / LINK_BPS
         while True:
@@ -465,12 +540,18 @@ def run(work: Path, per_camera: int, recordings: int, load: int, window: str,
                 raise SystemExit(f"a slot faulted; see {work / 'daemon.log'}")
             if ready_t is None and n_ready == CAMERAS:
                 ready_t, cpu_ready = now - t0, proc_cpu_s(daemon.pid)
+                machine_ready = machine_cpu(daemon.pid, kiosk.pid)
             if ready_t is not None and (n_vault >= total_recs or no_upload):
                 break
             if now > deadline or daemon.poll() is not None:
                 raise SystemExit(f"the shift change did not finish; see {work / 'daemon.log'}")
             time.sleep(0.25)
         done_t = time.monotonic() - t0
+        machine_done = machine_cpu(daemon.pid, kiosk.pid)
+        if ready_t is None or machine_ready is None:
+            raise SystemExit("the run ended before every camera was ready")
+        machine = {"until_ready": machine_between(machine0, machine_ready),
+                   "after_ready": machine_between(machine_ready, machine_done)}
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
@@ -502,7 +583,7 @@ def run(work: Path, per_camera: int, recordings: int, load: int, window: str,
         transfer_hwm_mb=transfer_hwm_mb, kiosk_hwm_mb=kiosk_hwm_mb,
         frames=report["frame_times"], repaints=report["repaint_times"], raw=raw, raw_cpu=raw_cpu, per_camera=per_camera,
         recordings=recordings, cipher_bytes=int(cipher_bytes), load_avg=load_avg, mono0=t0, clocks=clocks,
-    )
+    ) | {"machine_cpu": machine}
 
 
 PROFILE: list[str] = []  # --profile: py-spy's path; samples the daemon from docking until the vault holds all
