@@ -10,10 +10,11 @@ dies mid-transfer costs a retry, never a recording.
 
 The outbox keeps its say over a running transfer: the child asks the daemon's pacer before it
 sends (time windows, bandwidth cap, shutdown, the offload pressure), once per ``PACE_BYTES`` or
-``PACE_S``, whichever comes first, so a closed window or a camera falling behind stops it within
-a few milliseconds of sending. The child's log records are handled by the daemon's loggers, and a
-crash point reached in the child kills the daemon with it (``station.crashpoints``), as it did when
-both were one process.
+``PACE_S``, whichever comes first, with one question in flight while it sends the next batch
+(transfer_child._RemotePacer), so a closed window or a camera falling behind stops it within a
+batch of sending, and the first byte waits for the first answer. The child's log records are
+handled by the daemon's loggers, and a crash point reached in the child kills the daemon with it
+(``station.crashpoints``), as it did when both were one process.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ from station.outbox.target import DeliveryItem, Pacer, TransferPaused, VaultErro
 
 log = logging.getLogger(__name__)
 # The child asks the pacer at least this often (bytes sent, or seconds since the last answer).
-PACE_BYTES = 2 * 1024 * 1024
-PACE_S = 0.05
+PACE_BYTES = 16 * 1024 * 1024
+PACE_S = 0.5
 CLOSE_WAIT_S = 10.0
 
 
