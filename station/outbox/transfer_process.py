@@ -37,8 +37,8 @@ from station.outbox.target import DeliveryItem, Pacer, TransferPaused, VaultErro
 
 log = logging.getLogger(__name__)
 # The child asks the pacer at least this often (bytes sent, or seconds since the last answer).
-PACE_BYTES = 16 * 1024 * 1024
-PACE_S = 0.5
+PACE_BYTES = 4 * 1024 * 1024
+PACE_S = 0.1
 CLOSE_WAIT_S = 10.0
 
 
