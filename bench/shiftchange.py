@@ -135,6 +135,7 @@ class MachineCpu:
     at: float
     busy_s: float
     idle_s: float
+    irq_s: float
     by_pid: dict[int, tuple[str, float]]
 
 
@@ -177,24 +178,28 @@ def machine_cpu(dock_pid: int, kiosk_pid: int) -> MachineCpu:
         stat = _stat(pid)
         if stat[0] == "0":
             continue
-        by_pid[pid] = (_party(pid, stat, dock, kiosk_pid, os.getpid()), (int(stat[11]) + int(stat[12])) / TICK)
+        # Its own time and its waited-for children's (the dock's ffprobe runs end within a window).
+        own = sum(int(stat[i]) for i in (11, 12, 13, 14)) / TICK
+        by_pid[pid] = (_party(pid, stat, dock, kiosk_pid, os.getpid()), own)
     return MachineCpu(at=time.monotonic(), busy_s=(user + nice + system + irq + softirq + steal) / TICK,
-                      idle_s=(idle + iowait) / TICK, by_pid=by_pid)
+                      idle_s=(idle + iowait) / TICK, irq_s=(irq + softirq) / TICK, by_pid=by_pid)
 
 
 def machine_between(a: MachineCpu, b: MachineCpu) -> dict[str, float]:
     """Cores used between two instants, by party: the machine's busy and idle cores from /proc/stat,
-    each party's from its processes living at the end (a process that ended in between is in
-    ``unaccounted``, with interrupts and what /proc does not split)."""
+    each party's from its processes living at the end, with the children they waited for (a
+    process that ended unwaited is in ``unaccounted``)."""
     span = max(b.at - a.at, 1e-9)
     parties: dict[str, float] = {}
     for pid, (party, cpu) in b.by_pid.items():
         before = a.by_pid.get(pid, (party, 0.0))[1]
         parties[party] = parties.get(party, 0.0) + max(cpu - before, 0.0)
     busy = b.busy_s - a.busy_s
+    irq = b.irq_s - a.irq_s
     out = {"busy_cores": busy / span, "idle_cores": (b.idle_s - a.idle_s) / span}
     out |= {f"{k}_cores": v / span for k, v in sorted(parties.items())}
-    out["unaccounted_cores"] = (busy - sum(parties.values())) / span
+    out["interrupts_cores"] = irq / span  # hard and soft interrupts: network and disk, nobody's process time
+    out["unaccounted_cores"] = (busy - irq - sum(parties.values())) / span
     return {k: round(v, 2) for k, v in out.items()}
 
 
