@@ -22,9 +22,10 @@ bench docked the cameras; the vault's bytes on disk are sampled for the upload's
 offloads run. The daemon's CPU (its threads, its transfer process and waited-for children, from
 /proc) is counted from docking until the vault holds everything; its peak RSS is the kernel's
 high-water mark (VmHWM) of the daemon plus that of its transfer process. ``machine_cpu`` splits
-the whole machine's cores, until every camera is ready and after, between the dock, the vault's
-sshd, the link's proxy, the kiosk, Xvfb, the hogs, this bench and the rest (/proc/stat and every
-process's /proc/PID/stat), so it shows whether the upload had a core left to take.
+the whole machine's cores, until every camera is ready and after, between the dock (its
+transfer process apart), the vault's sshd, the link's proxy, the kiosk, Xvfb, the hogs, this
+bench and the rest (/proc/stat and every process's /proc/PID/stat), so it shows whether the
+upload had a core left to take.
 
 Prints one JSON object. Needs root. Run: ``.venv/bin/python bench/shiftchange.py [--quick] [--load 2]``.
 """
@@ -141,6 +142,9 @@ class MachineCpu:
 
 def _party(pid: int, stat: list[str], dock: set[int], kiosk: int, bench: int) -> str:
     if pid in dock:
+        with contextlib.suppress(OSError):
+            if b"station.outbox.transfer_child" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                return "dock_transfer_process"
         return "dock"
     if pid == kiosk:
         return "kiosk"
