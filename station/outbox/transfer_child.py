@@ -75,8 +75,8 @@ class _RemotePacer(Pacer):
 
     One question is in flight while the next batch goes out: the answer to an ask is waited for
     at the next ask, not at once. Waiting at once stalled the transfer for a round trip through
-    the daemon per batch, and the daemon is busiest exactly when the cameras are being offloaded:
-    a quarter to a half of the link went unused during a shift change (bench/shiftchange.py).
+    the daemon per batch, and the daemon is busiest exactly while the cameras are being offloaded
+    (in bench/shiftchange.py the gain stayed within the spread between runs; see the README).
     The first ask is waited for (nothing is sent in a closed window); after it a pause, a closed
     window or a stop takes effect one batch later (at most PACE_BYTES or PACE_S of sending), and
     the cap still counts every byte. Several sending threads of one delivery share it."""
