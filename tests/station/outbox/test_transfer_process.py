@@ -105,6 +105,21 @@ def test_the_pacer_stops_the_transfer_before_its_first_byte(tmp_path: Path, clos
     assert receipt.sha256 == item.payload_sha256
 
 
+def test_a_stop_answered_mid_transfer_ends_it_at_the_next_batch(tmp_path: Path, closing: list[VaultTarget]) -> None:
+    # One ask is in flight while the next batch goes out: a stop that arrives late still stops
+    # the transfer at the following ask, and the daemon is asked nothing after saying stop.
+    vault = tmp_path / "vault"
+    target = TransferProcess(functools.partial(transfer_targets.local, vault))
+    closing.append(target)
+    item = make_item(tmp_path, 6 * PACE_BYTES)
+    pacer = CountingPacer(stop_after=1)
+    with pytest.raises(TransferPaused, match="time window"):
+        target.deliver(item, pacer)
+    assert len(pacer.calls) == 2, pacer.calls
+    assert not list(vault.rglob(item.payload_name)), "nothing under the final name"
+    assert target.deliver(item, CountingPacer()).sha256 == item.payload_sha256  # and it resumes
+
+
 def test_a_vault_error_keeps_what_it_says_and_its_log_reaches_the_daemon(
         tmp_path: Path, closing: list[VaultTarget], caplog: pytest.LogCaptureFixture) -> None:
     target = TransferProcess(transfer_targets.refusing)
